@@ -1,0 +1,149 @@
+"""The one denoising loop shared by every sampler.
+
+Each step: run the denoiser on the canvas, turn its logits into a distribution per position
+(temperature, top-k, top-p, allowed sets; the mask and pad tokens are never proposed), draw a proposal x_0
+everywhere, let the strategy pick the masked positions to commit and the generated ones to remask,
+then let the optional Remasker hook send positions back to the mask while steps remain. Fixed
+positions are never written. The last step commits every position still masked.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from shared_dlm.canvas import Canvas, CanvasError, Remasker
+from shared_dlm.model import TokenSpec
+from shared_dlm.sampling.base import StepState, Strategy
+from shared_dlm.sampling.confidence import Confidence
+
+
+@dataclass
+class SamplerConfig:
+    steps: int = 64
+    strategy: Strategy = field(default_factory=Confidence)
+    temperature: float = 1.0  # 0 means greedy
+    top_k: int | None = None
+    top_p: float | None = None
+
+    def validate(self) -> None:
+        if self.steps < 1:
+            raise ValueError(f"steps must be at least 1, got {self.steps}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if self.top_k is not None and self.top_k < 1:
+            raise ValueError(f"top_k must be at least 1, got {self.top_k}")
+        if self.top_p is not None and not 0.0 < self.top_p <= 1.0:
+            raise ValueError(f"top_p must lie in (0, 1], got {self.top_p}")
+
+
+@dataclass
+class StepRecord:
+    """What one step did, for replays in the dashboards. Tensors are (B, L) on the CPU."""
+
+    step: int
+    ids: Tensor  # the canvas after the step
+    committed: Tensor  # positions that took a token this step
+    remasked: Tensor  # generated positions the strategy sent back to the mask (ReMDM)
+    hook_remasked: Tensor  # positions the Remasker hook sent back to the mask
+    logp: Tensor  # log-probability of each position's current token when it was committed (0 if fixed)
+
+
+class Trace(list):
+    """Collects a StepRecord per step; pass it as `trace=` to `generate`."""
+
+    def __call__(self, record: StepRecord) -> None:
+        self.append(record)
+
+
+def filter_logits(logits: Tensor, temperature: float, top_k: int | None, top_p: float | None) -> Tensor:
+    """Temperature, then top-k, then nucleus (top-p, Holtzman et al. 2020) filtering on (..., V) logits."""
+    if temperature > 0:
+        logits = logits / temperature
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = logits.topk(top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, -math.inf)
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)
+        cum = sorted_logits.softmax(-1).cumsum(-1)
+        drop_sorted = cum - sorted_logits.softmax(-1) >= top_p  # keep the smallest prefix reaching top_p
+        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, -math.inf)
+    return logits
+
+
+def propose(
+    logits: Tensor, canvas: Canvas, spec: TokenSpec, config: SamplerConfig, generator: torch.Generator | None
+) -> tuple[Tensor, Tensor]:
+    """Distribution (B, L, V) and a drawn proposal (B, L) at every position; never mask or padding."""
+    logits = logits.float()
+    logits[..., spec.mask_id] = -math.inf
+    if spec.pad_id is not None:
+        logits[..., spec.pad_id] = -math.inf
+    allowed = canvas.allowed_for_batch()
+    if allowed is not None:
+        logits = logits.masked_fill(~allowed, -math.inf)
+    dead = torch.isinf(logits).all(-1)  # fixed positions may have empty sets: give them anything finite
+    logits[dead] = 0.0
+    logits = filter_logits(logits, config.temperature, config.top_k, config.top_p)
+    probs = logits.softmax(-1)
+    if config.temperature == 0:
+        x0 = probs.argmax(-1)
+    else:
+        b, length, v = probs.shape
+        x0 = torch.multinomial(probs.view(-1, v), 1, generator=generator).view(b, length)
+    return probs, x0
+
+
+@torch.inference_mode()
+def generate(
+    model,
+    canvas: Canvas,
+    config: SamplerConfig | None = None,
+    remasker: Remasker | None = None,
+    trace: Callable[[StepRecord], None] | None = None,
+    generator: torch.Generator | None = None,
+) -> Canvas:
+    """Fill every masked free position of `canvas` (not modified) and return the filled copy.
+
+    The returned canvas carries `logp`, (B, L): each generated token's log-probability under the
+    model's filtered distribution when it was committed, 0 at fixed positions.
+    """
+    config = config or SamplerConfig()
+    config.validate()
+    spec = model.spec
+    canvas.validate(spec)
+    device = next(model.parameters()).device
+    if canvas.ids.device != device:
+        raise CanvasError(f"canvas is on {canvas.ids.device} but the model is on {device}")
+    out = canvas.clone()
+    ids = out.ids
+    free = ~out.fixed if out.attention_mask is None else ~out.fixed & out.attention_mask
+    logp = torch.zeros(ids.shape, device=device)
+    for step in range(config.steps):
+        masked = (ids == spec.mask_id) & free
+        if not masked.any():
+            break
+        t = torch.full((ids.shape[0],), 1.0 - step / config.steps, device=device)
+        logits = model(ids, t=t, attention_mask=out.attention_mask)  # (B, L, V)
+        probs, x0 = propose(logits, out, spec, config, generator)
+        state = StepState(step, config.steps, masked, free & ~masked, probs, x0, generator)
+        last = step == config.steps - 1
+        commit = masked if last else config.strategy.commit(state) & masked
+        remasked = torch.zeros_like(masked) if last else config.strategy.remask(state) & state.generated
+        ids[commit] = x0[commit]
+        logp[commit] = probs.gather(-1, x0[..., None]).squeeze(-1)[commit].clamp_min(1e-30).log()
+        ids[remasked] = spec.mask_id
+        hook_remasked = torch.zeros_like(masked)
+        if remasker is not None and not last:
+            hook_remasked = remasker(out, step).to(device) & free & (ids != spec.mask_id)
+            ids[hook_remasked] = spec.mask_id
+        logp[remasked | hook_remasked] = 0.0
+        if trace is not None:
+            trace(StepRecord(step, ids.cpu().clone(), commit.cpu(), remasked.cpu(), hook_remasked.cpu(), logp.cpu().clone()))
+    out.logp = logp
+    return out
