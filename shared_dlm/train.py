@@ -113,7 +113,8 @@ class Trainer:
             precision = config.mixed_precision
             if precision == "auto":
                 precision = "bf16" if torch.cuda.is_available() else "no"
-            accelerator = Accelerator(mixed_precision=precision, gradient_accumulation_steps=1)
+            # cpu=True lets several CPU processes (torchrun, `accelerate launch --multi_gpu`) form a gloo group
+            accelerator = Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available())
         self.accelerator = accelerator
         self.train_data = train_data.with_format(None)
         self.eval_data = eval_data.with_format(None) if eval_data is not None else None
@@ -210,14 +211,14 @@ class Trainer:
                 self.log(metrics)
             if self.eval_data is not None and (self.step % c.eval_every == 0 or self.step == c.max_steps):
                 metrics = {"step": self.step, "eval_bits_per_token": self.evaluate()}
-                bar.write(f"step {self.step}: held-out ELBO {metrics['eval_bits_per_token']:.4f} bits/token")
+                self.say(bar, f"step {self.step}: held-out ELBO {metrics['eval_bits_per_token']:.4f} bits/token")
                 self.log(metrics)
                 self.model.train()
             out_of_time = c.max_minutes is not None and time.monotonic() - started > 60 * c.max_minutes
             if self.step % c.save_every == 0 or self.step == c.max_steps or out_of_time:
                 self.save_checkpoint()
             if out_of_time:
-                bar.write(f"stopping at step {self.step} after {c.max_minutes} minutes; run again to resume")
+                self.say(bar, f"stopping at step {self.step} after {c.max_minutes} minutes; run again to resume")
                 break
         bar.close()
         if self.step == c.max_steps:
@@ -249,6 +250,10 @@ class Trainer:
         return float(nll / count.clamp_min(1) / math.log(2))
 
     # ---- checkpoints ------------------------------------------------------------------------
+    def say(self, bar, message: str) -> None:
+        if self.accelerator.is_main_process:
+            bar.write(message)
+
     def log(self, metrics: dict) -> None:
         if self.accelerator.is_main_process:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -266,7 +271,7 @@ class Trainer:
         acc.unwrap_model(self.model).save_pretrained(tmp)
         if self.tokenizer is not None:
             self.tokenizer.save_pretrained(tmp)
-        record = {"train_config": asdict(self.config), "step": self.step}
+        record = {"train_config": asdict(self.config), "step": self.step, "num_processes": acc.num_processes}
         (tmp / "training.json").write_text(json.dumps(record, indent=2))
         _replace_dir(tmp, folder)
 

@@ -1,0 +1,181 @@
+"""Training: a toy language is learnt, runs resume exactly, checkpoints are whole, the CLI works."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from shared_dlm import Canvas, Confidence, Denoiser, DenoiserConfig, SamplerConfig, generate, load
+from shared_dlm.cli import parse_train_config
+from shared_dlm.train import Trainer, TrainConfig, lr_at
+from tests.shared_dlm.toy import LENGTH, balanced, bracket_dataset, bracket_tokenizer
+
+TOKENIZER = bracket_tokenizer()
+
+
+def bracket_model(seed=0, **kw):
+    torch.manual_seed(seed)
+    return Denoiser(DenoiserConfig(
+        vocab_size=len(TOKENIZER), hidden_size=kw.get("hidden", 64), num_hidden_layers=kw.get("layers", 3),
+        num_attention_heads=4, intermediate_size=2 * kw.get("hidden", 64), max_position_embeddings=LENGTH,
+        mask_token_id=TOKENIZER.mask_token_id, pad_token_id=TOKENIZER.pad_token_id,
+    ))
+
+
+def config(tmp_path, **kw):
+    base = dict(output_dir=str(tmp_path / "run"), seq_len=LENGTH, batch_size=16, max_steps=6, lr=1e-3, warmup_steps=2,
+                eval_every=1000, save_every=3, log_every=1, schedule="linear")
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def sample_brackets(model, n=200, strategy=None, steps=LENGTH):
+    out = generate(model, Canvas.blank(n, LENGTH, model.spec), SamplerConfig(steps=steps, strategy=strategy or Confidence()),
+                   generator=torch.Generator().manual_seed(1))
+    return [TOKENIZER.decode(row) for row in out.ids.tolist()]
+
+
+@pytest.mark.slow
+def test_tiny_denoiser_learns_balanced_brackets(tmp_path):
+    data = bracket_dataset(4000, TOKENIZER)
+    valid = bracket_dataset(256, TOKENIZER, seed=99)
+    cfg = config(tmp_path, batch_size=64, max_steps=800, lr=3e-3, warmup_steps=20, eval_every=800, save_every=800, log_every=100)
+    trainer = Trainer(cfg, bracket_model(), data, valid, tokenizer=TOKENIZER)
+    trainer.train()
+    trained = load(tmp_path / "run" / "model").model  # the saved folder, as a user would load it
+    samples = sample_brackets(trained)
+    valid_share = sum(map(balanced, samples)) / len(samples)
+    random_share = sum(map(balanced, sample_brackets(bracket_model(seed=5).eval()))) / len(samples)
+    assert valid_share >= 0.95, samples[:10]
+    assert random_share <= 0.05
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    bits = [r["eval_bits_per_token"] for r in records if "eval_bits_per_token" in r]
+    assert bits and bits[-1] < 0.8  # a uniform guess over ( and ) costs 1 bit a token
+
+
+def test_resume_after_a_kill_matches_an_uninterrupted_run_bit_exactly(tmp_path):
+    data = bracket_dataset(100, TOKENIZER)  # 6 batches an epoch: the run crosses an epoch
+    straight = Trainer(config(tmp_path / "a", grad_accum=2, max_steps=8), bracket_model(hidden=32, layers=1), data)
+    straight.train()
+
+    class Killed(Exception):
+        pass
+
+    cfg = config(tmp_path / "b", grad_accum=2, max_steps=8)
+    first = Trainer(cfg, bracket_model(hidden=32, layers=1), data)
+    original = first.micro_batch
+
+    def dies_at_step_4(index):
+        if index == 4 * cfg.grad_accum + 1:  # the middle of step 4, after the checkpoint at step 3
+            raise Killed
+        return original(index)
+
+    first.micro_batch = dies_at_step_4
+    with pytest.raises(Killed):
+        first.train()
+    resumed = Trainer(cfg, bracket_model(seed=123, hidden=32, layers=1), data)  # other init: all state comes from disk
+    resumed.train()
+    assert resumed.step == 8
+    for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    checkpoints = sorted(p.name for p in (tmp_path / "b" / "run" / "checkpoints").iterdir())
+    assert checkpoints == ["step-00000006", "step-00000008"]  # keep_checkpoints=2
+
+
+def test_a_half_written_checkpoint_is_ignored(tmp_path):
+    data = bracket_dataset(64, TOKENIZER)
+    cfg = config(tmp_path, max_steps=3)
+    Trainer(cfg, bracket_model(hidden=32, layers=1), data).train()
+    root = tmp_path / "run" / "checkpoints"
+    (root / "step-00000009.partial").mkdir()
+    resumed = Trainer(config(tmp_path, max_steps=4), bracket_model(hidden=32, layers=1), data)
+    resumed.resume()
+    assert resumed.step == 3
+
+
+def test_learning_rate_warms_up_then_decays():
+    cfg = TrainConfig(lr=1.0, warmup_steps=10, max_steps=110, min_lr_ratio=0.1)
+    assert lr_at(0, cfg) == pytest.approx(0.1) and lr_at(9, cfg) == pytest.approx(1.0)
+    assert lr_at(60, cfg) == pytest.approx(0.55) and lr_at(110, cfg) == pytest.approx(0.1)
+
+
+def test_bad_settings_are_refused(tmp_path):
+    data = bracket_dataset(8, TOKENIZER)
+    with pytest.raises(ValueError, match="cannot fill one batch"):
+        Trainer(config(tmp_path, batch_size=16), bracket_model(hidden=32, layers=1), data)
+    with pytest.raises(ValueError, match="unknown model settings \\['hiden_size'\\]"):
+        config(tmp_path, model={"hiden_size": 3}).validate()
+    with pytest.raises(ValueError, match="weighting"):
+        config(tmp_path, weighting="x").validate()
+
+
+def test_cli_trains_from_yaml_and_flags_then_samples(tmp_path):
+    tokenizer_dir = tmp_path / "tok"
+    TOKENIZER.save_pretrained(tokenizer_dir)
+    import random
+
+    from tests.shared_dlm.toy import dyck_word
+
+    rng = random.Random(0)
+    (tmp_path / "train.txt").write_text("\n".join(dyck_word(rng) for _ in range(200)))
+    (tmp_path / "valid.txt").write_text("\n".join(dyck_word(rng) for _ in range(40)))
+    yaml_file = tmp_path / "run.yaml"
+    yaml_file.write_text(textwrap.dedent(f"""
+        output_dir: {tmp_path / 'run'}
+        tokenizer: {tokenizer_dir}
+        train_files: [{tmp_path / 'train.txt'}]
+        validation_files: [{tmp_path / 'valid.txt'}]
+        seq_len: {LENGTH}
+        batch_size: 8
+        max_steps: 100
+        model: {{hidden_size: 32, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 64}}
+    """))
+    cfg = parse_train_config(["--config", str(yaml_file), "--max-steps", "4", "--model", "hidden_size=16", "--no-antithetic"])
+    assert cfg.max_steps == 4 and cfg.model["hidden_size"] == 16 and cfg.model["num_hidden_layers"] == 1 and not cfg.antithetic
+    run = subprocess.run([sys.executable, "-m", "shared_dlm.cli", "--config", str(yaml_file), "--max-steps", "4",
+                          "--eval-every", "2"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout.strip().splitlines()[-1])["step"] == 4
+    model_dir = tmp_path / "run" / "model"
+    assert {"config.json", "model.safetensors", "tokenizer.json", "training.json"} <= {p.name for p in model_dir.iterdir()}
+    sample = subprocess.run([sys.executable, "-c", "from shared_dlm.cli import sample_main; sample_main()", str(model_dir),
+                             "--length", "8", "--num", "3", "--json"], capture_output=True, text=True)
+    assert sample.returncode == 0, sample.stderr
+    samples = json.loads(sample.stdout)["samples"]
+    assert len(samples) == 3 and all(len(s) == 8 and set(s) <= set("()") for s in samples)
+
+
+def test_cli_refuses_unknown_settings_with_a_message(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("learning_rate: 3\n")
+    with pytest.raises(SystemExit, match="unknown settings \\['learning_rate'\\]"):
+        parse_train_config(["--config", str(bad)])
+
+
+@pytest.mark.slow
+def test_accelerate_launch_with_two_processes_trains_through_ddp(tmp_path):
+    import random
+    import shutil
+
+    from tests.shared_dlm.toy import dyck_word
+
+    if shutil.which("accelerate") is None:
+        pytest.skip("the accelerate launcher is not on PATH")
+    rng = random.Random(0)
+    (tmp_path / "train.txt").write_text("\n".join(dyck_word(rng) for _ in range(200)))
+    TOKENIZER.save_pretrained(tmp_path / "tok")
+    run = subprocess.run(
+        ["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+         "--dynamo_backend", "no", "-m", "shared_dlm.cli",
+         "--output-dir", str(tmp_path / "run"), "--tokenizer", str(tmp_path / "tok"), "--train-files", str(tmp_path / "train.txt"),
+         "--seq-len", str(LENGTH), "--batch-size", "8", "--max-steps", "4", "--save-every", "2",
+         "--model", "hidden_size=32", "num_hidden_layers=1", "num_attention_heads=2", "intermediate_size=64"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    record = json.loads((tmp_path / "run" / "model" / "training.json").read_text())
+    assert record["step"] == 4 and record["num_processes"] == 2
+    assert load(tmp_path / "run" / "model").model.spec.max_len == LENGTH
