@@ -23,6 +23,7 @@ from shared_dlm.sampling import (
     make_strategy,
     register_strategy,
 )
+from shared_dlm.tokenizer import char_tokenizer
 from shared_dlm.schedule import (
     SCHEDULES,
     CosineSchedule,
@@ -33,11 +34,33 @@ from shared_dlm.schedule import (
     get_schedule,
 )
 
+# Training and data pull in `datasets` and `accelerate`, slow to import: load them on first use (PEP 562).
+_LAZY = {
+    "Collator": "shared_dlm.data",
+    "load_files": "shared_dlm.data",
+    "load_split": "shared_dlm.data",
+    "read_fasta": "shared_dlm.data",
+    "tokenize": "shared_dlm.data",
+    "Trainer": "shared_dlm.train",
+    "TrainConfig": "shared_dlm.train",
+    "build_from_config": "shared_dlm.train",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'shared_dlm' has no attribute {name!r}")
+
+
 __all__ = [
     "Ancestral",
     "Blocks",
     "Canvas",
     "CanvasError",
+    "Collator",
     "CheckpointError",
     "Confidence",
     "CosineSchedule",
@@ -61,16 +84,24 @@ __all__ = [
     "SupportsDenoise",
     "TokenSpec",
     "Trace",
+    "TrainConfig",
+    "Trainer",
+    "build_from_config",
+    "char_tokenizer",
     "diffusion_loss",
     "generate",
     "get_schedule",
     "load",
+    "load_files",
+    "load_split",
     "make_strategy",
     "mask_tokens",
     "masked_nll",
+    "read_fasta",
     "register_pretrained",
     "register_strategy",
     "registered_names",
     "resolve",
     "sample_times",
+    "tokenize",
 ]

@@ -99,7 +99,7 @@ def propose(
     return probs, x0
 
 
-@torch.inference_mode()
+@torch.no_grad()  # not inference_mode: callers may feed the outputs to a model with autograd on
 def generate(
     model,
     canvas: Canvas,

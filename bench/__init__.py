@@ -1,0 +1,1 @@
+"""Benchmarks of the suite (`dlm-bench`); results go to bench/results/ as JSON naming the device."""
