@@ -93,6 +93,8 @@ def sample_main(argv: list[str] | None = None) -> None:
     parser.add_argument("--num", type=int, default=4, help="number of samples (one batch)")
     parser.add_argument("--steps", type=int, default=32)
     parser.add_argument("--sampler", default="confidence", help="ancestral, confidence or remdm")
+    parser.add_argument("--confidence", choices=["prob", "margin", "entropy"], default=None,
+                        help="confidence measure of the confidence sampler (default prob)")
     parser.add_argument("--block-length", type=int, default=None, help="semi-autoregressive blocks of this size")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--top-k", type=int, default=None)
@@ -105,7 +107,8 @@ def sample_main(argv: list[str] | None = None) -> None:
         loaded = load(args.model, device=args.device)
         config = SamplerConfig(
             steps=args.steps,
-            strategy=make_strategy(args.sampler, block_length=args.block_length),
+            strategy=make_strategy(args.sampler, block_length=args.block_length,
+                                   **({"measure": args.confidence} if args.confidence else {})),
             temperature=args.temperature,
             top_k=args.top_k,
             top_p=args.top_p,

@@ -1,5 +1,6 @@
-"""Share of balanced strings among samples of a trained bracket model, per sampler, beside two baselines:
-the same architecture untrained, and the training set's own unigram frequencies drawn position by position.
+"""Share of balanced strings among samples of a trained bracket model, per sampler, and the share of
+distinct samples (a sampler that repeats one safe string scores high on the first and low on the second),
+beside two baselines: the same architecture untrained, and the training set's unigram frequencies.
 
 python examples/brackets/evaluate.py runs/brackets/model [--num 500]
 """
@@ -26,9 +27,13 @@ def balanced(text: str) -> bool:
     return depth == 0
 
 
-def share(model, tokenizer, num: int, length: int, config: SamplerConfig) -> float:
+def scores(texts: list[str]) -> dict[str, float]:
+    return {"balanced": sum(map(balanced, texts)) / len(texts), "distinct": len(set(texts)) / len(texts)}
+
+
+def share(model, tokenizer, num: int, length: int, config: SamplerConfig) -> dict[str, float]:
     out = generate(model, Canvas.blank(num, length, model.spec), config, generator=torch.Generator().manual_seed(0))
-    return sum(balanced(tokenizer.decode(row)) for row in out.ids.tolist()) / num
+    return scores([tokenizer.decode(row) for row in out.ids.tolist()])
 
 
 def main() -> None:
@@ -55,7 +60,8 @@ def main() -> None:
     counts = Counter("".join(train))
     rng = random.Random(0)
     draws = ["".join(rng.choices(list(counts), weights=list(counts.values()), k=args.length)) for _ in range(args.num)]
-    results["baseline: unigram frequencies"] = sum(map(balanced, draws)) / args.num
+    results["baseline: unigram frequencies"] = scores(draws)
+    results["reference: training strings"] = scores(train[: args.num])
     print(json.dumps(results, indent=2))
 
 
