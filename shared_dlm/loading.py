@@ -62,7 +62,8 @@ class Loaded:
 def load_state_strict(model: torch.nn.Module, file: Path) -> None:
     """Copy every tensor of a safetensors file into `model`, failing with the file and tensor named."""
     expected = model.state_dict()
-    tied = {name for name in getattr(model, "_tied_weights_keys", None) or {}} if model.config.tie_word_embeddings else set()
+    # tied tensors (the output head shares the embedding) are saved once; they are restored by tie_weights
+    tied = set(model._tied_weights_keys or {}) if model.config.tie_word_embeddings else set()
     try:
         with safe_open(str(file), framework="pt") as f:
             found = {name: f.get_tensor(name) for name in f.keys()}
@@ -77,7 +78,7 @@ def load_state_strict(model: torch.nn.Module, file: Path) -> None:
             raise CheckpointError(
                 f"{file}: tensor {name!r} has shape {tuple(tensor.shape)}, the model expects {tuple(expected[name].shape)}"
             )
-    model.load_state_dict(found, strict=False)  # tied weights are restored by tie_weights below
+    model.load_state_dict(found, strict=False)
     model.tie_weights()
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import nullcontext
 import os
 import shutil
 import time
@@ -192,7 +193,7 @@ class Trainer:
                 index = self.step * c.grad_accum + a
                 batch = self.micro_batch(index)
                 sync = a == c.grad_accum - 1
-                with acc.no_sync(self.model) if not sync and acc.num_processes > 1 else _null():
+                with acc.no_sync(self.model) if not sync and acc.num_processes > 1 else nullcontext():
                     elbo = self.loss(batch, self.noise_generator(index))
                     acc.backward(elbo.loss / c.grad_accum)
                 total += float(elbo.loss.detach()) / c.grad_accum
@@ -313,14 +314,6 @@ class Trainer:
         self.step = json.loads((folder / "state.json").read_text())["step"]
         if self.accelerator.is_main_process:
             print(f"resumed from {folder} at step {self.step}")
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _replace_dir(src: Path, dst: Path) -> None:
