@@ -5,7 +5,15 @@ Apps and dashboards import from here only: these names are the core's public int
 
 from shared_dlm.adapters import MaskedLMAdapter
 from shared_dlm.canvas import Canvas, CanvasError, Remasker
-from shared_dlm.loading import CheckpointError, Loaded, load, register_pretrained, registered_names, resolve
+from shared_dlm.loading import (
+    CheckpointError,
+    Loaded,
+    copy_state_strict,
+    load,
+    register_pretrained,
+    registered_names,
+    resolve,
+)
 from shared_dlm.model import Denoiser, DenoiserConfig, SupportsDenoise, TokenSpec
 from shared_dlm.process import Elbo, diffusion_loss, mask_tokens, masked_nll, sample_times
 from shared_dlm.sampling import (
@@ -88,6 +96,7 @@ __all__ = [
     "Trainer",
     "build_from_config",
     "char_tokenizer",
+    "copy_state_strict",
     "diffusion_loss",
     "generate",
     "get_schedule",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Mapping
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -59,26 +60,34 @@ class Loaded:
     path: Path
 
 
-def load_state_strict(model: torch.nn.Module, file: Path) -> None:
-    """Copy every tensor of a safetensors file into `model`, failing with the file and tensor named."""
+def copy_state_strict(
+    model: torch.nn.Module, state: Mapping[str, torch.Tensor], file: Path, optional: Iterable[str] = ()
+) -> None:
+    """Copy `state` into `model`: every tensor present (but those in `optional`), none extra, shapes equal;
+    otherwise a CheckpointError that names the file and the tensor."""
     expected = model.state_dict()
-    # tied tensors (the output head shares the embedding) are saved once; they are restored by tie_weights
-    tied = set(model._tied_weights_keys or {}) if model.config.tie_word_embeddings else set()
+    missing = sorted(set(expected) - set(state) - set(optional))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(f"{file}: missing tensors {missing[:5]}, unexpected tensors {unexpected[:5]}")
+    for name, tensor in state.items():
+        if tensor.shape != expected[name].shape:
+            raise CheckpointError(
+                f"{file}: tensor {name!r} has shape {tuple(tensor.shape)}, the model expects {tuple(expected[name].shape)}"
+            )
+    model.load_state_dict(state, strict=False)  # only the optional tensors may be absent (checked above)
+
+
+def load_state_strict(model: Denoiser, file: Path) -> None:
+    """Copy every tensor of a safetensors file into a Denoiser, failing with the file and tensor named."""
     try:
         with safe_open(str(file), framework="pt") as f:
             found = {name: f.get_tensor(name) for name in f.keys()}
     except (SafetensorError, OSError) as err:
         raise CheckpointError(f"{file}: not a readable safetensors file ({err}); it may be truncated or corrupt") from err
-    missing = sorted(set(expected) - set(found) - tied)
-    unexpected = sorted(set(found) - set(expected))
-    if missing or unexpected:
-        raise CheckpointError(f"{file}: missing tensors {missing[:5]}, unexpected tensors {unexpected[:5]}")
-    for name, tensor in found.items():
-        if tensor.shape != expected[name].shape:
-            raise CheckpointError(
-                f"{file}: tensor {name!r} has shape {tuple(tensor.shape)}, the model expects {tuple(expected[name].shape)}"
-            )
-    model.load_state_dict(found, strict=False)
+    # tied tensors (the output head shares the embedding) are saved once; tie_weights restores them
+    tied = set(model._tied_weights_keys or {}) if model.config.tie_word_embeddings else set()
+    copy_state_strict(model, found, file, optional=tied)
     model.tie_weights()
 
 
