@@ -30,6 +30,7 @@ from shared_dlm.sampling import (
     generate,
     make_strategy,
     register_strategy,
+    top_k_per_row,
 )
 from shared_dlm.tokenizer import char_tokenizer
 from shared_dlm.schedule import (
@@ -113,4 +114,5 @@ __all__ = [
     "resolve",
     "sample_times",
     "tokenize",
+    "top_k_per_row",
 ]

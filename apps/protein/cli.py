@@ -1,4 +1,4 @@
-"""``dlm-protein``: one subcommand a task (``corpus`` now; ``design``, ``score``, ``demo`` to come).
+"""``dlm-protein``: one subcommand a task: ``corpus``, ``design``, ``score``, ``demo``.
 
 Each subcommand is an ``add_<name>`` function that declares its arguments and a
 ``run_<name>`` function that does the work and returns the exit status.
@@ -15,9 +15,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from apps.protein.corpus import DEFAULT_SOURCE, CorpusConfig, CorpusError, build_corpus
+from apps.protein.design import DEFAULT_MODEL, DEFAULT_SCORER, Design, DesignError, design, load_scorer
+from apps.protein.fasta import FastaError, Record, read_fasta, write_fasta
+from apps.protein.properties import properties
 from apps.protein.tools import ToolError
+from shared_dlm import STRATEGIES
 
-PEOPLE_ERRORS = (CorpusError, ToolError)
+PEOPLE_ERRORS = (CorpusError, ToolError, DesignError, FastaError)
+DEMO = Path(__file__).parent / "examples" / "demo.json"
 
 
 def add_corpus(subparsers: argparse._SubParsersAction) -> None:
@@ -62,10 +67,176 @@ def run_corpus(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+def _scorer(value: str) -> str | None:
+    return None if value.lower() == "none" else value
+
+
+def _model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="generator: a registered name or a model folder")
+    parser.add_argument(
+        "--scorer", type=_scorer, default=DEFAULT_SCORER,
+        help="ESM-2 scorer: a registered name, a save_esm2 folder, a fair-esm checkpoint, or 'none' to skip ESM scoring",
+    )  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0, help="seeds the motif placements and the sampler")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+
+
+def add_design(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "design",
+        help="design proteins that keep given motifs, scored with ESM-2 and ranked",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--length", type=int, required=True, help="residues per design")
+    parser.add_argument(
+        "--motif", action="append", default=[], metavar="SPEC",
+        help="POS:RESIDUES (fixed) or START-END:RESIDUES (floating), 1-based, X = any; repeatable",
+    )  # fmt: skip
+    parser.add_argument("--num", type=int, default=16, help="designs to make")
+    parser.add_argument("--out", type=Path, help="FASTA file to write, ranked (written whole or not at all)")
+    parser.add_argument("--json", action="store_true", help="print the designs as a JSON list")
+    _model_arguments(parser)
+    parser.add_argument("--steps", type=int, help="denoising steps (None: one per generated residue)")
+    parser.add_argument("--sampler", default="confidence", help=f"sampling strategy: {', '.join(sorted(STRATEGIES))}")
+    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature, 0 is greedy")
+    parser.add_argument("--forbid", default="", metavar="RESIDUES", help="residues never placed outside the motifs, e.g. C")
+    parser.add_argument(
+        "--esm-remask", type=float, metavar="THRESHOLD",
+        help="remask generated residues whose ESM-2 log-probability is below THRESHOLD while steps remain (e.g. -3)",
+    )  # fmt: skip
+    parser.add_argument("--reference", type=Path, metavar="FASTA", help="natural sequences for embedding similarity")
+    parser.set_defaults(run=run_design)
+
+
+def run_design(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    if args.out is not None and not args.out.parent.is_dir():
+        raise DesignError(f"--out {args.out}: the folder {args.out.parent} does not exist")
+    reference = None if args.reference is None else [r.sequence for r in read_fasta(args.reference)]
+    start = time.monotonic()
+    designs = design(
+        args.length,
+        args.motif,
+        args.num,
+        model=args.model,
+        scorer=args.scorer,
+        steps=args.steps,
+        sampler=args.sampler,
+        temperature=args.temperature,
+        forbid=args.forbid,
+        esm_remask=args.esm_remask,
+        reference=reference,
+        seed=args.seed,
+        device=args.device,
+    )
+    records = [design_record(d, args.seed) for d in designs]
+    if args.out is not None:
+        write_fasta(args.out, records)
+        print(f"wrote {len(records)} designs to {args.out} in {time.monotonic() - start:.1f} s", file=sys.stderr)
+    if args.json:
+        print(json.dumps([d.as_dict() for d in designs], indent=2))
+    elif args.out is None:
+        for record in records:
+            print(f">{record.description}\n{record.sequence}")
+    return 0
+
+
+def design_record(d: Design, seed: int) -> Record:
+    """A FASTA record whose header carries the rank, the scores and where each motif was placed."""
+    scores = " ".join(f"{name}={value:.4g}" for name, value in d.scores.items())
+    motifs = ",".join(f"{m.spec}@{m.start}" for m in d.motifs)
+    name = f"design_{d.rank}"
+    header = f"{name} rank={d.rank} {scores}" + (f" motifs={motifs}" if motifs else "") + f" seed={seed} sample={d.sample}"
+    return Record(name, header, d.sequence)
+
+
+def add_score(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "score",
+        help="score the protein sequences of a FASTA file with ESM-2 and ProtParam",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("fasta", type=Path, metavar="FASTA", help="sequences to score (20 standard residues)")
+    parser.add_argument("--reference", type=Path, metavar="FASTA", help="natural sequences for embedding similarity")
+    parser.add_argument(
+        "--scorer", default=DEFAULT_SCORER, help="ESM-2: a registered name, a save_esm2 folder or a fair-esm checkpoint"
+    )
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    parser.add_argument("--json", action="store_true", help="print a JSON list, one object per sequence")
+    parser.set_defaults(run=run_score)
+
+
+def run_score(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    records = read_fasta(args.fasta)
+    reference = None if args.reference is None else [r.sequence for r in read_fasta(args.reference)]
+    scorer = load_scorer(args.scorer, args.device, reference)
+    scores = scorer.score([r.sequence for r in records])
+    rows = [{"id": r.id, **s, **properties(r.sequence).as_dict()} for r, s in zip(records, scores)]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    columns = ["id", "length", "pseudo_perplexity", "mean_log_prob"] + (["embedding_similarity"] if reference else [])
+    print("\t".join(columns))
+    for row in rows:
+        print("\t".join(_cell(row[c]) for c in columns))
+    return 0
+
+
+def _cell(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def add_demo(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="design from the bundled example (a zinc-binding motif and a floating linker) and print a table",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _model_arguments(parser)
+    parser.add_argument("--num", type=int, help="designs to make (default: the example's)")
+    parser.set_defaults(run=run_demo)
+
+
+def run_demo(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    example = json.loads(DEMO.read_text())
+    reference = read_fasta(DEMO.parent / example["reference"])
+    print(f"{example['description']}: length {example['length']}, motifs {' '.join(example['motifs'])}", file=sys.stderr)
+    designs = design(
+        example["length"],
+        example["motifs"],
+        args.num or example["num"],
+        model=args.model,
+        scorer=args.scorer,
+        reference=[r.sequence for r in reference],
+        seed=args.seed,
+        device=args.device,
+    )
+    print(design_table(designs))
+    return 0
+
+
+def design_table(designs: Sequence[Design]) -> str:
+    """Rank, key scores and sequence, one design a line; motif residues in lower case."""
+    columns = [
+        ("rank", "rank", "d"), ("pseudo_perplexity", "ppl", ".2f"), ("embedding_similarity", "sim", ".3f"),
+        ("generator_log_prob", "gen_lp", ".3f"), ("motif_recovery", "motifs", ".2f"),
+    ]  # fmt: skip
+    columns = [c for c in columns if c[0] == "rank" or c[0] in designs[0].scores]
+    lines = ["  ".join(f"{title:>8}" for _, title, _ in columns) + "  sequence"]
+    for d in designs:
+        values = {"rank": d.rank, **d.scores}
+        fixed = {p for m in d.motifs for p, r in zip(range(m.start, m.end + 1), m.residues) if r != "X"}
+        sequence = "".join(r.lower() if p in fixed else r for p, r in enumerate(d.sequence, start=1))
+        lines.append("  ".join(f"{values[key]:>8{fmt}}" for key, _, fmt in columns) + f"  {sequence}")
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dlm-protein", description="Protein design with masked diffusion LMs.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_corpus(subparsers)
+    add_design(subparsers)
+    add_score(subparsers)
+    add_demo(subparsers)
     return parser
 
 

@@ -267,10 +267,14 @@ class Scorer:
         return cls(model, device=device, dtype=dtype, reference=reference, max_tokens=max_tokens)
 
     def score(self, sequences: list[str]) -> list[dict[str, float]]:
+        return self.score_with_residues(sequences)[0]
+
+    def score_with_residues(self, sequences: list[str]) -> tuple[list[dict[str, float]], list[Tensor]]:
+        """`score`'s numbers and the per-residue log-probabilities (L,) they come from, in one pass."""
         log_probs = residue_log_probs(self.model, sequences, self.max_tokens)
         scores = [{"pseudo_perplexity": pseudo_perplexity(lp), "mean_log_prob": float(lp.mean())} for lp in log_probs]
         if self.reference is not None and sequences:
             similarity = embedding_similarity(embed(self.model, sequences, self.max_tokens), self.reference)
             for row, value in zip(scores, similarity.tolist()):
                 row["embedding_similarity"] = value
-        return scores
+        return scores, log_probs

@@ -1,0 +1,295 @@
+"""Motif-constrained protein design: place the motifs, let the diffusion generator fill the rest, score
+every design with ESM-2 and the ProtParam properties, and rank them.
+
+Placement: every design (row of the batch) gets its own placement of the floating motifs, drawn in row
+order from a CPU ``torch.Generator`` seeded with ``seed``, so one call explores where the floating motifs
+sit; fixed motifs are at the same place in every row. Sampling uses a second generator, on ``device``,
+seeded with ``seed`` too: a seed reproduces the designs on a given device.
+
+Layout: the generator reads ``<cls>`` residues ``<eos>``, as ``alphabet.build_tokenizer`` encodes its
+training sequences, so a design of L residues takes L + 2 of the model's positions.
+
+Ranking (``rank_key``): designs that keep every specified motif residue (``motif_recovery`` 1.0, which
+the fixed canvas guarantees) come first; then, with an ESM-2 scorer, lower pseudo-perplexity first
+(more protein-like to ESM-2); without one, higher mean generator log-probability of the generated
+residues first; ties by sample index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+
+from apps.protein.alphabet import ALPHABET, MASK_ID, RARE_RESIDUES, STANDARD_RESIDUES, VOCAB_SIZE, check_residues
+from apps.protein.motifs import Placement, from_canvas, parse_motifs, place, to_canvas
+from apps.protein.properties import properties
+from apps.protein.remask import EsmRemasker
+from apps.protein.scoring import Scorer, load_esm
+from shared_dlm import (
+    Canvas,
+    CheckpointError,
+    SamplerConfig,
+    StepRecord,
+    SupportsDenoise,
+    generate,
+    load,
+    make_strategy,
+    registered_names,
+    resolve,
+)
+
+DEFAULT_MODEL = "protein-default"
+DEFAULT_SCORER = "protein-scorer-default"
+REMASK_CALLS = 8
+"""With ``esm_remask``, ESM-2 judges the canvas after every (steps // 8)-th step: at most 8 extra forwards."""
+REMASK_FRACTION = 0.1
+"""At most this share of a design's free positions goes back to the mask per remasking call."""
+
+
+class DesignError(ValueError):
+    """A design request that cannot be met; the message names the bad value and what was expected."""
+
+
+@dataclass(frozen=True)
+class PlacedMotif:
+    spec: str  # as requested, in CLI syntax: "20:HEXXH", "60-80:GGSGGS"
+    residues: str
+    start: int  # 1-based position of the first residue in the design, as placed
+    end: int  # 1-based position of the last residue
+
+
+@dataclass(frozen=True)
+class Design:
+    rank: int  # 1 is best (``rank_key``)
+    sample: int  # row of the batch: with the seed, what reproduces this design
+    sequence: str
+    motifs: tuple[PlacedMotif, ...]
+    # motif_recovery, generator_log_prob; with ESM-2: pseudo_perplexity, mean_log_prob, embedding_similarity (with a reference)
+    scores: Mapping[str, float]
+    properties: Mapping[str, float]  # ProtParam values and composition (properties.Properties.as_dict)
+    confidence: tuple[float, ...]  # (L,) generator log-prob of each residue when committed; 0.0 at fixed motif residues
+    esm_log_probs: tuple[float, ...] | None  # (L,) ESM-2 log p(residue i | rest, i masked); None without a scorer
+
+    def as_dict(self) -> dict:
+        """Plain JSON-ready values."""
+        return {
+            "rank": self.rank,
+            "sample": self.sample,
+            "sequence": self.sequence,
+            "motifs": [asdict(m) for m in self.motifs],
+            "scores": dict(self.scores),
+            "properties": dict(self.properties),
+            "confidence": list(self.confidence),
+            "esm_log_probs": None if self.esm_log_probs is None else list(self.esm_log_probs),
+        }
+
+
+def rank_key(design: Design) -> tuple:
+    """Sort key of the ranking documented in the module docstring (ascending: best first)."""
+    scores = design.scores
+    quality = scores["pseudo_perplexity"] if "pseudo_perplexity" in scores else -scores["generator_log_prob"]
+    return (scores["motif_recovery"] < 1.0, -scores["motif_recovery"], quality, design.sample)
+
+
+def design(
+    length: int,
+    motifs: str | Iterable[str] = (),
+    num: int = 16,
+    *,
+    model: str | Path | SupportsDenoise = DEFAULT_MODEL,
+    scorer: str | Path | Scorer | None = DEFAULT_SCORER,
+    steps: int | None = None,
+    sampler: str = "confidence",
+    temperature: float = 1.0,
+    forbid: str = "",
+    allowed_at: Mapping[int, str] | None = None,
+    esm_remask: float | None = None,
+    reference: Sequence[str] | None = None,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    trace: Callable[[StepRecord], None] | None = None,
+) -> list[Design]:
+    """``num`` designs of ``length`` residues keeping ``motifs``, best first (see the module docstring).
+
+    ``model``: a registered name, a folder of a generator trained with the protein tokenizer, or a loaded
+    one. ``scorer``: an ESM-2 (``scoring.load_esm`` sources, or a ``Scorer``), None to skip ESM scoring.
+    ``steps`` defaults to one step per generated residue. ``forbid`` removes residues at non-motif
+    positions; ``allowed_at`` maps 1-based positions to their allowed residues. ``esm_remask``: a
+    log-probability threshold for ``EsmRemasker`` (needs the scorer). ``reference``: natural sequences
+    for ``embedding_similarity``. ``trace`` receives every denoising step.
+    """
+    if num < 1:
+        raise DesignError(f"num must be at least 1, got {num}")
+    if length < 1:
+        raise DesignError(f"length must be at least 1 residue, got {length}")
+    parsed = _people(parse_motifs, motifs)
+    if esm_remask is not None and scorer is None:
+        raise DesignError("esm_remask needs an ESM-2 scorer: pass scorer=PATH, or esm_remask=None")
+    device = _device(device)
+    generator_model = load_generator(model, device)
+    spec = generator_model.spec
+    longest = spec.max_len - 2  # <cls> and <eos> take two positions
+    if length > longest:
+        raise DesignError(
+            f"length must be between 1 and {longest} residues (the model reads {spec.max_len} positions, "
+            f"two of them <cls> and <eos>), got {length}"
+        )
+    rng = torch.Generator().manual_seed(seed)
+    placements = [
+        _people(place, parsed, length, rng, forbid=forbid, allowed_at=allowed_at, max_length=longest) for _ in range(num)
+    ]
+    canvas = _canvas(placements, spec, device)
+    free = int(canvas.masked(spec.mask_id).sum(-1).max())
+    strategy = _people(make_strategy, sampler)
+    config = SamplerConfig(steps=max(free, 1) if steps is None else steps, strategy=strategy, temperature=temperature)
+    _people(config.validate)
+    esm_scorer = load_scorer(scorer, device, reference)
+    remasker = None
+    if esm_remask is not None:
+        every = max(config.steps // REMASK_CALLS, 1)
+        remasker = _people(EsmRemasker, esm_scorer.model, esm_remask, every=every, max_fraction=REMASK_FRACTION)
+
+    sampling = torch.Generator(device).manual_seed(seed)
+    out = generate(generator_model, canvas, config, remasker=remasker, trace=trace, generator=sampling)
+    ranked = sorted(_assemble(out, placements, esm_scorer), key=rank_key)
+    return [replace(d, rank=rank) for rank, d in enumerate(ranked, start=1)]
+
+
+def _assemble(out: Canvas, placements: Sequence[Placement], esm_scorer: Scorer | None) -> list[Design]:
+    """The unranked designs of a filled canvas, with their scores and properties."""
+    sequences = from_canvas(out)
+    logp = out.logp[:, 1:-1].float().cpu()  # (B, L): 0 at fixed residues
+    generated = ~out.fixed[:, 1:-1].cpu()  # (B, L)
+    if esm_scorer is None:
+        esm_scores, esm_log_probs = [{} for _ in sequences], [None for _ in sequences]
+    else:
+        esm_scores, esm_log_probs = esm_scorer.score_with_residues(sequences)
+    designs = []
+    for row, (sequence, placement) in enumerate(zip(sequences, placements)):
+        mean_logp = float(logp[row][generated[row]].mean()) if generated[row].any() else 0.0
+        scores = {"motif_recovery": placement.recovery(sequence), "generator_log_prob": mean_logp, **esm_scores[row]}
+        lp = esm_log_probs[row]
+        designs.append(
+            Design(
+                rank=0,
+                sample=row,
+                sequence=sequence,
+                motifs=_placed(placement),
+                scores=scores,
+                properties=properties(sequence).as_dict(),
+                confidence=tuple(logp[row].tolist()),
+                esm_log_probs=None if lp is None else tuple(lp.tolist()),
+            )
+        )
+    return designs
+
+
+def load_generator(model: str | Path | SupportsDenoise, device: torch.device | str = "cpu") -> SupportsDenoise:
+    """The generator by registered name or folder (or one already loaded, moved to ``device`` in place), checked
+    to use the ESM alphabet ids; a DesignError that says what to pass if the default is not shipped."""
+    device = _device(device)
+    if not isinstance(model, (str, Path)):
+        _check_alphabet(model.spec, None, "the model")
+        return model.to(device)
+    if str(model) == DEFAULT_MODEL and DEFAULT_MODEL not in registered_names():
+        raise DesignError(
+            f"no default protein model ({DEFAULT_MODEL!r}) is shipped yet: pass model=PATH (CLI: --model PATH), "
+            "a folder with a Denoiser trained on the protein corpus with apps.protein.alphabet.build_tokenizer"
+        )
+    try:
+        loaded = load(model, device=device)
+    except (FileNotFoundError, CheckpointError) as err:
+        raise DesignError(f"cannot load the generator {str(model)!r}: {err}") from None
+    _check_alphabet(loaded.model.spec, loaded.tokenizer, str(loaded.path))
+    return loaded.model
+
+
+def load_scorer(
+    scorer: str | Path | Scorer | None, device: torch.device | str = "cpu", reference: Sequence[str] | None = None
+) -> Scorer | None:
+    """The ESM-2 scorer by registered name, ``load_esm`` source or object; None stays None. With
+    ``reference``, the scorer also reports ``embedding_similarity`` to it."""
+    device = _device(device)
+    if reference is not None:
+        if not reference:
+            raise DesignError("the reference set is empty: pass None to score without embedding similarity")
+        for index, sequence in enumerate(reference):
+            if not sequence:
+                raise DesignError(f"reference sequence {index} is empty")
+            _people(check_residues, sequence, STANDARD_RESIDUES + RARE_RESIDUES, prefix=f"reference sequence {index}: ")
+    if scorer is None:
+        return None
+    if isinstance(scorer, Scorer):
+        if reference is None:
+            return scorer
+        return Scorer(scorer.model, device=device, reference=reference, max_tokens=scorer.max_tokens)
+    if str(scorer) == DEFAULT_SCORER and DEFAULT_SCORER not in registered_names():
+        raise DesignError(
+            f"no default ESM-2 scorer ({DEFAULT_SCORER!r}) is shipped yet: pass scorer=PATH (CLI: --scorer PATH), "
+            "a save_esm2 folder, a fair-esm checkpoint or an esm.pretrained name in the torch-hub cache; "
+            "or scorer=None (CLI: --scorer none) to skip ESM scoring"
+        )
+    source = resolve(scorer) if str(scorer) in registered_names() else scorer
+    try:
+        model = load_esm(source, device)
+    except (FileNotFoundError, CheckpointError) as err:
+        raise DesignError(f"cannot load the ESM-2 scorer {str(scorer)!r}: {err}") from None
+    return Scorer(model, device=device, reference=reference)
+
+
+def _device(device: torch.device | str) -> torch.device:
+    try:
+        device = torch.device(device)
+    except RuntimeError as err:
+        raise DesignError(f"device {str(device)!r}: {err}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DesignError(f"device {str(device)!r}: CUDA is not available on this machine; use device='cpu'")
+    return device
+
+
+def _check_alphabet(spec, tokenizer, where: str) -> None:
+    """The canvas is written in ESM ids: the generator must read the same ids (and mask token)."""
+    if spec.vocab_size < VOCAB_SIZE or spec.mask_id != MASK_ID:
+        raise DesignError(
+            f"{where} does not use the ESM alphabet: vocabulary {spec.vocab_size} (need at least {VOCAB_SIZE}), "
+            f"mask id {spec.mask_id} (need {MASK_ID}); protein generators are trained with apps.protein.alphabet.build_tokenizer"
+        )
+    if tokenizer is None:
+        return
+    vocab = tokenizer.get_vocab()
+    for token in ALPHABET.all_toks:
+        if vocab.get(token) != ALPHABET.get_idx(token):
+            raise DesignError(
+                f"{where}: its tokenizer maps {token!r} to {vocab.get(token)}, the ESM alphabet to {ALPHABET.get_idx(token)}; "
+                "protein generators are trained with apps.protein.alphabet.build_tokenizer"
+            )
+
+
+def _canvas(placements: Sequence[Placement], spec, device: torch.device) -> Canvas:
+    """One canvas row per placement (floating motifs may sit differently in each row)."""
+    rows = [to_canvas(p, spec, device=device) for p in placements]
+    return Canvas(
+        ids=torch.cat([r.ids for r in rows]),  # (B, L + 2)
+        fixed=torch.cat([r.fixed for r in rows]),
+        allowed=torch.stack([r.allowed for r in rows]),  # (B, L + 2, V)
+    )
+
+
+def _placed(placement: Placement) -> tuple[PlacedMotif, ...]:
+    return tuple(
+        PlacedMotif(str(m), m.residues, start, start + len(m.residues) - 1)
+        for m, start in zip(placement.motifs, placement.starts)
+    )
+
+
+def _people(function, *args, prefix: str = "", **kwargs):
+    """Call a validating function of the app or core; its ValueError becomes a DesignError."""
+    try:
+        return function(*args, **kwargs)
+    except DesignError:
+        raise
+    except ValueError as err:
+        raise DesignError(f"{prefix}{err}") from None

@@ -1,0 +1,94 @@
+"""FASTA files of protein sequences: read them with errors that name the file, the record and the
+residue, and write them atomically (a file exists whole or not at all)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from apps.protein.alphabet import STANDARD_RESIDUES, check_residues
+
+LINE_WIDTH = 60
+
+
+class FastaError(ValueError):
+    """A FASTA file that cannot be read as protein sequences; the message names the file and the record."""
+
+
+@dataclass(frozen=True)
+class Record:
+    id: str  # the header up to the first whitespace
+    description: str  # the whole header line, without '>'
+    sequence: str
+
+
+def read_fasta(path: str | Path, residues: str = STANDARD_RESIDUES) -> list[Record]:
+    """Every record of a FASTA file, sequences upper-cased; a FastaError if the file is missing,
+    empty or not FASTA, or if a sequence is empty or holds a letter outside ``residues``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise FastaError(f"{path}: cannot read the FASTA file ({err})") from None
+    records: list[Record] = []
+    header: str | None = None
+    chunks: list[str] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith(";"):
+            continue
+        if line.startswith(">"):
+            if header is not None:
+                records.append(_record(path, header, chunks, residues))
+            header, chunks = line[1:].strip(), []
+        elif header is None:
+            raise FastaError(f"{path}:{number}: not FASTA: expected a '>' header line before any sequence, got {line[:40]!r}")
+        else:
+            chunks.append("".join(line.split()))
+    if header is not None:
+        records.append(_record(path, header, chunks, residues))
+    if not records:
+        raise FastaError(f"{path}: no FASTA records (the file is empty)")
+    return records
+
+
+def _record(path: Path, header: str, chunks: list[str], residues: str) -> Record:
+    name = header.split()[0] if header else ""
+    sequence = "".join(chunks).upper()
+    if not sequence:
+        raise FastaError(f"{path}: sequence {name!r} is empty")
+    try:
+        check_residues(sequence, residues)
+    except ValueError as err:
+        raise FastaError(f"{path}: sequence {name!r}: {err}") from None
+    return Record(name, header, sequence)
+
+
+def format_fasta(records: Iterable[Record], width: int = LINE_WIDTH) -> str:
+    """FASTA text, sequences wrapped at ``width`` letters."""
+    lines = []
+    for record in records:
+        lines.append(f">{record.description or record.id}")
+        lines.extend(record.sequence[i : i + width] for i in range(0, len(record.sequence), width))
+    return "".join(line + "\n" for line in lines)
+
+
+def write_fasta(path: str | Path, records: Iterable[Record], width: int = LINE_WIDTH) -> Path:
+    """Write ``records`` to ``path`` atomically: into a temporary file beside it, then renamed over it,
+    so that a reader (or a crash) never sees half a file and an error leaves ``path`` as it was."""
+    path = Path(path)
+    # open(..., "x") creates the file with the usual permissions (umask), unlike tempfile's 0600
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(temporary, "x", encoding="utf-8") as handle:
+            handle.write(format_fasta(records, width))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from apps.protein.cli import main
+from apps.protein.fasta import read_fasta
+from tests.protein.conftest import MAX_RESIDUES
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+REFERENCE = ">ref1\nMKTAYIAKQRQISFVKSHFSRQ\n>ref2\nGSHMLEDPVAGHEFGHALGLSH\n"
+
+
+@pytest.fixture
+def models(generator_dir, scorer_dir) -> list[str]:
+    return ["--model", str(generator_dir), "--scorer", str(scorer_dir)]
+
+
+def test_design_writes_ranked_fasta_with_scores_in_the_headers(tmp_path, models):
+    out = tmp_path / "designs.fasta"
+    reference = tmp_path / "reference.fasta"
+    reference.write_text(REFERENCE)
+    argv = ["design", "--length", "30", "--motif", "5:HEXXH", "--motif", "12-30:GGSGGS", "--num", "4", "--out", str(out)]
+    assert main([*argv, *models, "--reference", str(reference), "--forbid", "C", "--seed", "3"]) == 0
+    records = read_fasta(out)
+    assert [r.id for r in records] == ["design_1", "design_2", "design_3", "design_4"]
+    for rank, record in enumerate(records, start=1):
+        fields = dict(f.split("=", 1) for f in record.description.split()[1:])
+        assert fields["rank"] == str(rank) and fields["seed"] == "3"
+        assert {"pseudo_perplexity", "mean_log_prob", "embedding_similarity", "motif_recovery", "motifs"} <= set(fields)
+        floating_start = int(fields["motifs"].split(",")[1].split("@")[1])
+        assert len(record.sequence) == 30 and record.sequence[4] + record.sequence[8] == "HH"
+        assert record.sequence[floating_start - 1 : floating_start + 5] == "GGSGGS"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["designs.fasta", "reference.fasta"]
+
+
+def test_design_json_lists_every_design(capsys, models):
+    assert main(["design", "--length", "20", "--motif", "3:WXW", "--num", "3", "--json", *models]) == 0
+    designs = json.loads(capsys.readouterr().out)
+    assert [d["rank"] for d in designs] == [1, 2, 3]
+    for d in designs:
+        assert set(d) == {"rank", "sample", "sequence", "motifs", "scores", "properties", "confidence", "esm_log_probs"}
+        assert d["motifs"] == [{"spec": "3:WXW", "residues": "WXW", "start": 3, "end": 5}]
+        assert len(d["confidence"]) == len(d["esm_log_probs"]) == 20
+        assert {"pseudo_perplexity", "mean_log_prob", "motif_recovery"} <= set(d["scores"])
+        assert {"molecular_weight", "isoelectric_point", "gravy"} <= set(d["properties"])
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--length", "10", "--motif", "8:HEXXH"], "motif 8:HEXXH: ends at position 12, past the end"),
+        (["--length", "10", "--motif", "3:HEZXH"], "residue 'Z' at motif position 3"),
+        (["--length", "0"], "length must be at least 1"),
+        (["--length", str(MAX_RESIDUES + 1)], f"between 1 and {MAX_RESIDUES} residues"),
+    ],
+)
+def test_design_errors_leave_no_file(tmp_path, capsys, generator_dir, argv, message):
+    out = tmp_path / "designs.fasta"
+    assert main(["design", *argv, "--out", str(out), "--model", str(generator_dir), "--scorer", "none"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("dlm-protein design: error:") and message in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_design_without_a_shipped_model_says_what_to_pass(capsys):
+    assert main(["design", "--length", "10"]) == 1
+    assert "no default protein model ('protein-default') is shipped yet" in capsys.readouterr().err
+
+
+def test_score_json_has_scores_and_properties(tmp_path, capsys, scorer_dir):
+    sequences, reference = tmp_path / "seqs.fasta", tmp_path / "reference.fasta"
+    sequences.write_text(">a first\nMKTAYIAKQR\n>b\nGSHMLEDPVAGHEF\n")
+    reference.write_text(REFERENCE)
+    argv = ["score", str(sequences), "--scorer", str(scorer_dir), "--reference", str(reference), "--json"]
+    assert main(argv) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["id"] for r in rows] == ["a", "b"]
+    for row in rows:
+        assert {"pseudo_perplexity", "mean_log_prob", "embedding_similarity", "length", "molecular_weight", "gravy"} <= set(row)
+        assert row["pseudo_perplexity"] > 1.0 and row["mean_log_prob"] < 0.0
+    assert main(argv[:-1]) == 0  # the table
+    assert capsys.readouterr().out.splitlines()[0].split("\t") == [
+        "id", "length", "pseudo_perplexity", "mean_log_prob", "embedding_similarity"
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "no FASTA records (the file is empty)"),
+        ("this is not fasta\n", "not FASTA: expected a '>' header line"),
+        (">good\nMKT\n>bad_one\nMKTAYJAK\n", "sequence 'bad_one': residue 'J' at position 6"),
+    ],
+)
+def test_score_bad_input(tmp_path, capsys, scorer_dir, text, message):
+    path = tmp_path / "x.fasta"
+    path.write_text(text)
+    assert main(["score", str(path), "--scorer", str(scorer_dir), "--json"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("dlm-protein score: error:") and message in err
+
+
+def test_demo_needs_a_model_until_one_is_shipped(capsys):
+    assert main(["demo"]) == 1
+    assert "no default protein model" in capsys.readouterr().err
+
+
+def test_demo_prints_a_table_of_the_bundled_example(capsys, models):
+    assert main(["demo", *models, "--num", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["rank", "ppl", "sim"] and len(lines) == 3
+    sequence = lines[1].split()[-1]
+    assert len(sequence) == 120 and "".join(sequence[i] for i in (49, 50, 53, 56, 59)) == "hehgh"  # 50:HEXXHXXGXXH
+    assert "ggsggs" in sequence  # the floating linker, in lower case like every motif residue

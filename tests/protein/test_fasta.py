@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import pytest
+
+from apps.protein.fasta import FastaError, Record, read_fasta, write_fasta
+
+
+def test_write_then_read_wraps_lines_and_keeps_headers(tmp_path):
+    records = [Record("a", "a first protein", "M" + "A" * 130), Record("b", "b", "WY")]
+    path = write_fasta(tmp_path / "out.fasta", records, width=60)
+    lines = path.read_text().splitlines()
+    assert lines[0] == ">a first protein" and max(len(line) for line in lines[1:]) == 60
+    assert read_fasta(path) == records
+    assert [p.name for p in tmp_path.iterdir()] == ["out.fasta"]
+
+
+def test_lower_case_and_comments_are_read(tmp_path):
+    path = tmp_path / "x.fa"
+    path.write_text("; a comment\n>s1 desc\nmkt ay\n\nIAK\n")
+    assert read_fasta(path) == [Record("s1", "s1 desc", "MKTAYIAK")]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "no FASTA records \\(the file is empty\\)"),
+        ("\n\n", "no FASTA records"),
+        ("MKTAYIAKQR\n", "x.fasta:1: not FASTA: expected a '>' header line"),
+        (">s1\n>s2\nMK\n", "sequence 's1' is empty"),
+        (">s1\nMK\n>s2 x\nMKTJAK\n", "sequence 's2': residue 'J' at position 4"),
+    ],
+)
+def test_bad_files_are_named(tmp_path, text, message):
+    path = tmp_path / "x.fasta"
+    path.write_text(text)
+    with pytest.raises(FastaError, match=message):
+        read_fasta(path)
+
+
+def test_a_missing_file_is_named(tmp_path):
+    with pytest.raises(FastaError, match="none.fasta: cannot read"):
+        read_fasta(tmp_path / "none.fasta")
+
+
+def test_an_error_while_writing_leaves_the_old_file_and_no_temporary(tmp_path):
+    path = tmp_path / "designs.fasta"
+    path.write_text(">old\nMK\n")
+
+    def records():
+        yield Record("a", "a", "MKT")
+        raise RuntimeError("the design failed mid-way")
+
+    with pytest.raises(RuntimeError, match="mid-way"):
+        write_fasta(path, records())
+    with pytest.raises(RuntimeError):
+        write_fasta(tmp_path / "new.fasta", records())
+    assert path.read_text() == ">old\nMK\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["designs.fasta"]
