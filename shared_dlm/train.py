@@ -30,6 +30,7 @@ from shared_dlm.process import diffusion_loss
 from shared_dlm.schedule import get_schedule
 
 CHECKPOINTS = "checkpoints"
+SAVE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 MODEL_FIELDS = {f.name for f in DenoiserConfig.__dataclass_fields__.values()} - {"mask_token_id", "pad_token_id", "vocab_size"}
 
 
@@ -69,6 +70,7 @@ class TrainConfig:
     keep_checkpoints: int = 2
     log_every: int = 10
     max_minutes: float | None = None  # stop with a checkpoint after this long (chained runs)
+    save_dtype: str = "float32"  # of the final model folder ("bfloat16" halves it); checkpoints stay float32
 
     def validate(self) -> None:
         unknown = set(self.model) - MODEL_FIELDS
@@ -77,6 +79,8 @@ class TrainConfig:
         for name in ("seq_len", "batch_size", "grad_accum", "max_steps", "eval_every", "save_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.save_dtype not in SAVE_DTYPES:
+            raise ValueError(f"save_dtype must be one of {sorted(SAVE_DTYPES)}, got {self.save_dtype!r}")
         if self.weighting not in ("elbo", "inverse_t"):
             raise ValueError(f"weighting must be 'elbo' or 'inverse_t', got {self.weighting!r}")
         get_schedule(self.schedule)
@@ -223,7 +227,7 @@ class Trainer:
                 break
         bar.close()
         if self.step == c.max_steps:
-            self.save_model(self.out / "model")
+            self.save_model(self.out / "model", dtype=SAVE_DTYPES[c.save_dtype])
         return metrics
 
     @torch.no_grad()
@@ -261,15 +265,17 @@ class Trainer:
             with open(self.out / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(metrics) + "\n")
 
-    def save_model(self, folder: Path) -> None:
-        """A self-contained model folder: config.json, model.safetensors, tokenizer, training record."""
+    def save_model(self, folder: Path, dtype: torch.dtype = torch.float32) -> None:
+        """A self-contained model folder: config.json, model.safetensors (in `dtype`), tokenizer, training record."""
         acc = self.accelerator
         acc.wait_for_everyone()
         if not acc.is_main_process:
             return
         tmp = folder.with_name(folder.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        acc.unwrap_model(self.model).save_pretrained(tmp)
+        model = acc.unwrap_model(self.model)
+        state = {name: tensor.to(dtype) for name, tensor in model.state_dict().items()}
+        model.save_pretrained(tmp, state_dict=state)
         if self.tokenizer is not None:
             self.tokenizer.save_pretrained(tmp)
         record = {"train_config": asdict(self.config), "step": self.step, "num_processes": acc.num_processes}

@@ -77,9 +77,15 @@ def filter_logits(logits: Tensor, temperature: float, top_k: int | None, top_p: 
 
 
 def propose(
-    logits: Tensor, canvas: Canvas, spec: TokenSpec, config: SamplerConfig, generator: torch.Generator | None
+    logits: Tensor,
+    canvas: Canvas,
+    masked: Tensor,
+    spec: TokenSpec,
+    config: SamplerConfig,
+    generator: torch.Generator | None,
 ) -> tuple[Tensor, Tensor]:
-    """Distribution (B, L, V) and a drawn proposal (B, L) at every position; never mask or padding."""
+    """Distribution (B, L, V) at every position and a proposal (B, L) drawn at the masked ones (elsewhere
+    the current token); the mask and pad tokens are never proposed."""
     logits = logits.float()
     logits[..., spec.mask_id] = -math.inf
     if spec.pad_id is not None:
@@ -91,11 +97,11 @@ def propose(
     logits[dead] = 0.0
     logits = filter_logits(logits, config.temperature, config.top_k, config.top_p)
     probs = logits.softmax(-1)
+    x0 = canvas.ids.clone()
     if config.temperature == 0:
-        x0 = probs.argmax(-1)
-    else:
-        b, length, v = probs.shape
-        x0 = torch.multinomial(probs.view(-1, v), 1, generator=generator).view(b, length)
+        x0[masked] = probs[masked].argmax(-1)
+    else:  # drawing only where something is masked: most of a step's sampling cost on long contexts
+        x0[masked] = torch.multinomial(probs[masked], 1, generator=generator).squeeze(-1)
     return probs, x0
 
 
@@ -130,7 +136,7 @@ def generate(
             break
         t = torch.full((ids.shape[0],), 1.0 - step / config.steps, device=device)
         logits = model(ids, t=t, attention_mask=out.attention_mask)  # (B, L, V)
-        probs, x0 = propose(logits, out, spec, config, generator)
+        probs, x0 = propose(logits, out, masked, spec, config, generator)
         state = StepState(step, config.steps, masked, free & ~masked, probs, x0, generator)
         last = step == config.steps - 1
         commit = masked if last else config.strategy.commit(state) & masked

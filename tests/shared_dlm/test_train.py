@@ -179,3 +179,20 @@ def test_accelerate_launch_with_two_processes_trains_through_ddp(tmp_path):
     record = json.loads((tmp_path / "run" / "model" / "training.json").read_text())
     assert record["step"] == 4 and record["num_processes"] == 2
     assert load(tmp_path / "run" / "model").model.spec.max_len == LENGTH
+
+
+def test_final_model_can_be_stored_in_bfloat16_and_loads_back(tmp_path):
+    data = bracket_dataset(64, TOKENIZER)
+    trainer = Trainer(config(tmp_path, max_steps=2, save_dtype="bfloat16"), bracket_model(hidden=32, layers=1), data)
+    trainer.train()
+    folder = tmp_path / "run" / "model"
+    from safetensors import safe_open
+
+    with safe_open(str(folder / "model.safetensors"), framework="pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.bfloat16}
+    loaded = load(folder).model
+    trained = trainer.accelerator.unwrap_model(trainer.model)
+    for (name, a), b in zip(trained.state_dict().items(), loaded.state_dict().values()):
+        assert torch.equal(a.to(torch.bfloat16).float(), b), name
+    with pytest.raises(ValueError, match="save_dtype"):
+        config(tmp_path, save_dtype="int8").validate()
