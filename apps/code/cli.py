@@ -2,6 +2,10 @@
 
 dlm-code corpus --out data/code
 dlm-code tokenizer --corpus data/code --out data/code-tokenizer --vocab-size 8192
+dlm-code train --corpus data/code --tokenizer data/code-tokenizer --out runs/code
+dlm-code infill path/to/file.py --model runs/code/model      (the file holds one <FILL>)
+dlm-code eval humaneval --mode single-line --limit 100 --model runs/code/model --json
+dlm-code demo
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import sys
 from pathlib import Path
 
 from apps.code.languages import LANGUAGES
+
+DEMO = Path(__file__).with_name("examples") / "demo.py.in"
 
 
 def _positive(text: str) -> int:
@@ -67,6 +73,106 @@ def tokenizer(args: argparse.Namespace) -> int:
     return 0
 
 
+def train_model(args: argparse.Namespace) -> int:
+    from apps.code.train import RECIPE, build_trainer
+
+    trainer = build_trainer(
+        args.corpus, args.tokenizer, args.out, args.config or RECIPE, args.max_steps, args.max_minutes, args.jobs
+    )
+    metrics = trainer.train()
+    model = args.out / "model"  # written when the run reaches max_steps
+    print(json.dumps({**metrics, "step": trainer.step, "model": str(model) if model.is_dir() else None}, indent=2))
+    return 0
+
+
+def _sampling(args: argparse.Namespace) -> dict:
+    from apps.code.infill import DEFAULT_MODEL
+
+    return {
+        "model": args.model or DEFAULT_MODEL,
+        "num": args.num,
+        "steps": args.steps,
+        "sampler": args.sampler,
+        "syntax_remask": args.syntax_remask,
+        "temperature": args.temperature,
+        "seed": args.seed,
+        "device": args.device,
+    }
+
+
+def _candidates_json(candidates) -> list[dict]:
+    return [
+        {"text": c.text, "parses": c.parses, "score": None if c.score != c.score else c.score, "length": c.length}
+        for c in candidates
+    ]
+
+
+def fill_file(args: argparse.Namespace) -> int:
+    from apps.code.grammars import get_grammar, grammar_for_path
+    from apps.code.infill import infill, split_fill
+
+    prefix, suffix = split_fill(args.path)
+    if args.language is not None:
+        language = get_grammar(args.language).name
+    else:
+        try:
+            language = grammar_for_path(args.path).name
+        except ValueError as error:
+            raise ValueError(f"{error}; pass --language") from None
+    candidates = infill(prefix, suffix, language, **_sampling(args))
+    if args.json:
+        print(json.dumps({"candidates": _candidates_json(candidates)}, indent=2))
+    else:
+        sys.stdout.write(prefix + candidates[0].text + suffix)
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    from apps.code.evaluate import evaluate_humaneval
+
+    report = evaluate_humaneval(args.mode, limit=args.limit, **_sampling(args))
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"HumanEval {report['mode']} infilling, {report['tasks']} tasks, {report['model']} ({report['seconds']} s)")
+    rows = [("model", report), *report["baselines"].items()]
+    print(f"{'':20}{'pass@1':>8}{'exact':>8}{'parses':>8}")
+    for name, scores in rows:
+        print(f"{name:20}{scores['pass@1']:8.3f}{scores['exact_match']:8.3f}{scores['parse_rate']:8.3f}")
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    from apps.code.infill import infill, split_fill
+
+    prefix, suffix = split_fill(DEMO)
+    candidates = infill(prefix, suffix, "python", **_sampling(args))
+    print(f"{DEMO.name}, the hole filled by {args.model or 'the default model'}; candidates best first:\n")
+    print(prefix + "<FILL>" + suffix)
+    for rank, c in enumerate(candidates, 1):
+        print(f"#{rank}  {'parses' if c.parses else 'does not parse'}, score {c.score:.3f}, {c.length} tokens")
+        print(c.text if c.text.endswith("\n") else c.text + "\n")
+    return 0
+
+
+def _add_sampling(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", default=None, help="model folder (written by `dlm-code train`) or name (default: the shipped model)"
+    )
+    parser.add_argument("--num", type=_positive, default=4, help="candidates per hole length tried (default 4)")
+    parser.add_argument("--steps", type=_positive, default=None, help="denoising steps (default: most slots + 8)")
+    parser.add_argument("--sampler", default="confidence", help="confidence, ancestral or remdm (default confidence)")
+    parser.add_argument("--temperature", type=float, default=0.5, help="0 is greedy (default 0.5)")
+    parser.add_argument(
+        "--no-syntax-remask",
+        dest="syntax_remask",
+        action="store_false",
+        help="do not send tokens under tree-sitter errors back to the mask",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dlm-code", description="Code infilling on masked diffusion language models.")
     commands = parser.add_subparsers(dest="subcommand", required=True)
@@ -103,7 +209,44 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of corpus files kept out of training, to measure compression on",
     )
     train.set_defaults(run=tokenizer)
+
+    fit = commands.add_parser("train", help="train the infilling model on a built corpus (resumes a stopped run)")
+    fit.add_argument("--corpus", type=Path, required=True, help="a folder written by `dlm-code corpus`")
+    fit.add_argument("--tokenizer", type=Path, required=True, help="a folder written by `dlm-code tokenizer`")
+    fit.add_argument("--out", type=Path, required=True, help="run folder: data, checkpoints, and model/ at the end")
+    fit.add_argument("--config", type=Path, default=None, help="recipe YAML (default: apps/code/recipe.yaml)")
+    fit.add_argument("--max-steps", type=_positive, default=None, help="override the recipe's max_steps")
+    fit.add_argument("--max-minutes", type=float, default=None, help="stop with a checkpoint after this long")
+    fit.add_argument("--jobs", type=_positive, default=os.cpu_count() or 1, help="processes cutting the datasets")
+    fit.set_defaults(run=train_model)
+
+    fill = commands.add_parser("infill", help="fill the <FILL> marker of a source file")
+    fill.add_argument("path", type=Path, help="a source file holding exactly one <FILL>")
+    fill.add_argument("--language", default=None, help="grammar name (default: guessed from the file extension)")
+    _add_sampling(fill)
+    fill.add_argument("--json", action="store_true", help='print {"candidates": [{"text", "parses", "score"}]}')
+    fill.set_defaults(run=fill_file)
+
+    evaluation = commands.add_parser("eval", help="benchmarks")
+    benchmarks = evaluation.add_subparsers(dest="benchmark", required=True)
+    humaneval = benchmarks.add_parser("humaneval", help="HumanEval infilling: pass@1, exact match, parse rate")
+    humaneval.add_argument("--mode", choices=["single-line", "multi-line"], default="single-line")
+    humaneval.add_argument("--limit", type=_positive, default=None, help="only the first N tasks")
+    _add_sampling(humaneval)
+    humaneval.add_argument("--json", action="store_true", help="print the report as JSON")
+    humaneval.set_defaults(run=evaluate)
+
+    show = commands.add_parser("demo", help="fill the hole of a bundled example file and show the candidates")
+    _add_sampling(show)
+    show.set_defaults(run=demo)
     return parser
+
+
+def _load_errors() -> tuple[type[Exception], ...]:
+    """Errors of loading a model folder (evaluated only when an exception is being handled)."""
+    from shared_dlm import CheckpointError
+
+    return (CheckpointError,)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     args.command = shlex.join(["dlm-code", *argv])
     try:
         return args.run(args)
-    except (FileNotFoundError, FileExistsError, ValueError) as error:  # bad inputs: say what, not a traceback
+    except (FileNotFoundError, FileExistsError, ValueError, *_load_errors()) as error:  # say what, not a traceback
         print(f"dlm-code {args.subcommand}: {error}", file=sys.stderr)
         return 2
 

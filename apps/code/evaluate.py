@@ -1,0 +1,115 @@
+"""HumanEval infilling (``apps.code.tasks``) scored for a model and for two trivial baselines, measured alike.
+
+For each task the model's top candidate (``apps.code.infill``) is spliced into the hole and the problem's
+tests run in the sandbox (``apps.code.sandbox``). Reported: pass@1 (the top candidate passes), exact match
+(the candidate equals the reference middle once trailing whitespace is stripped from every line and trailing
+blank lines dropped) and parse rate (tree-sitter parses the spliced function). The baselines need no model:
+``pass`` (the statement ``pass`` at the indentation of the reference's first line) and
+``copy_previous_line`` (the line just before the hole, repeated); they show how much a task gives away.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from apps.code.grammars import parses
+from apps.code.infill import DEFAULT_MODEL, infill, resolve_model
+from apps.code.sandbox import pass_at_1
+from apps.code.tasks import InfillTask, infill_tasks
+from shared_dlm import Loaded
+
+LANGUAGE = "python"
+
+
+@dataclass(frozen=True)
+class Scores:
+    """What a list of middles, one a task, scores."""
+
+    pass_at_1: float
+    exact_match: float
+    parse_rate: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {"pass@1": self.pass_at_1, "exact_match": self.exact_match, "parse_rate": self.parse_rate}
+
+
+def normalise(text: str) -> list[str]:
+    """The lines of a middle with trailing whitespace stripped, trailing blank lines dropped."""
+    return [line.rstrip() for line in text.rstrip().splitlines()]
+
+
+def score_middles(tasks: list[InfillTask], middles: list[str], workers: int = 2) -> Scores:
+    """pass@1, exact match and parse rate of one middle a task."""
+    if len(tasks) != len(middles) or not tasks:
+        raise ValueError(f"need one middle for each of at least one task, got {len(middles)} for {len(tasks)} tasks")
+    passed = pass_at_1(zip(tasks, middles), workers=workers).score
+    exact = sum(normalise(m) == normalise(t.middle) for t, m in zip(tasks, middles)) / len(tasks)
+    parsed = sum(parses(t.prefix + m + t.suffix, LANGUAGE) for t, m in zip(tasks, middles)) / len(tasks)
+    return Scores(passed, exact, parsed)
+
+
+def pass_baseline(task: InfillTask) -> str:
+    """``pass`` at the indentation of the reference's first line."""
+    first = task.middle.splitlines()[0]
+    return first[: len(first) - len(first.lstrip())] + "pass\n"
+
+
+def copy_previous_line(task: InfillTask) -> str:
+    """The line before the hole, repeated."""
+    return task.prefix.splitlines(keepends=True)[-1]
+
+
+BASELINES = {"pass": pass_baseline, "copy_previous_line": copy_previous_line}
+
+
+def evaluate_humaneval(
+    mode: str,
+    *,
+    model: Loaded | str | Path = DEFAULT_MODEL,
+    limit: int | None = None,
+    num: int = 4,
+    steps: int | None = None,
+    sampler: str = "confidence",
+    syntax_remask: bool = True,
+    temperature: float = 0.5,
+    seed: int = 0,
+    device: str = "cpu",
+    workers: int = 2,
+) -> dict:
+    """The model's scores on the first ``limit`` tasks of a mode, with the baselines' on the same tasks."""
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    tasks = infill_tasks(mode)[:limit]
+    started = time.monotonic()
+    loaded = resolve_model(model, device)
+    middles = []
+    for task in tasks:
+        candidates = infill(
+            task.prefix,
+            task.suffix,
+            LANGUAGE,
+            model=loaded,
+            num=num,
+            steps=steps,
+            sampler=sampler,
+            syntax_remask=syntax_remask,
+            temperature=temperature,
+            seed=seed,
+            device=device,
+        )
+        middles.append(candidates[0].text if candidates else "")
+    scores = score_middles(tasks, middles, workers)
+    seconds = time.monotonic() - started
+    baselines = {
+        name: score_middles(tasks, [make(t) for t in tasks], workers).as_dict() for name, make in BASELINES.items()
+    }
+    return {
+        "mode": mode,
+        "model": str(loaded.path),
+        "tasks": len(tasks),
+        **scores.as_dict(),
+        "seconds": round(seconds, 1),
+        "baselines": baselines,
+    }

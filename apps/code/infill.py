@@ -1,0 +1,210 @@
+"""Fill a hole in code with a masked diffusion model: ``infill(prefix, suffix)`` returns ranked candidates.
+
+The hole's length is not known, so several slot counts are tried in one batched canvas (8, 16, 32 and 64
+tokens by default, those above half the model's window left out), ``num`` rows each. Every row has the same
+layout, ``apps.code.fim``'s window with ``max(lengths)`` hole slots: a row trying fewer slots has the rest
+fixed to ``<eoi>``, a state the model met in training (a hole whose tail is already revealed as unused).
+Hole slots may hold any ordinary token or ``<eoi>``, never another special token. The sampler fills the
+slots; with ``syntax_remask`` the tree-sitter ``SyntaxRemasker`` sends the hole tokens it blames for a
+syntax error back to the mask while steps remain (steps default to the most slots plus ``SPARE_STEPS``).
+
+A row's candidate is its hole read up to the first ``<eoi>`` (what follows an ``<eoi>`` is discarded, and
+the remasker is shown the row that way too). Candidates are ranked by ``apps.code.syntax.rank_key``: those
+whose spliced file parses first, then by score, the mean log-probability of the candidate's tokens when
+they were committed (``Canvas.logp``; an empty candidate scores NaN and ranks last). Equal texts are kept
+once, and the best ``num`` of all rows are returned.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from apps.code.fim import fit_context
+from apps.code.grammars import get_grammar, parses
+from apps.code.syntax import SyntaxRemasker, rank_key
+from shared_dlm import Canvas, Loaded, SamplerConfig, generate, load, make_strategy, registered_names
+
+FILL = "<FILL>"  # where the hole is in a file given to `dlm-code infill`
+DEFAULT_MODEL = "code-default"
+DEFAULT_LENGTHS = (8, 16, 32, 64)
+SPARE_STEPS = 8  # steps beyond one a slot, so that remasked tokens can be generated again
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One filling of the hole."""
+
+    text: str  # the middle, to put between prefix and suffix
+    parses: bool  # prefix + text + suffix parses with the language's grammar
+    score: float  # mean log-probability of its tokens under the model (NaN when empty)
+    length: int  # its tokens
+    slots: int  # hole slots of the row that made it
+
+
+class ContextTruncatedWarning(UserWarning):
+    """The prefix and suffix did not fit the model's window: the context far from the hole was left out."""
+
+
+def split_fill(path: str | Path) -> tuple[str, str]:
+    """The text of a source file before and after its one ``<FILL>`` marker."""
+    data = Path(path).read_bytes()
+    if b"\0" in data:
+        raise ValueError(f"{path} looks binary (it holds NUL bytes): expected a source file with one {FILL}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path} is not UTF-8 text ({error}): expected a source file with one {FILL}") from None
+    count = text.count(FILL)
+    if count != 1:
+        raise ValueError(f"{path} holds {count} {FILL} markers: put exactly one where the code should go")
+    prefix, suffix = text.split(FILL)
+    return prefix, suffix
+
+
+def resolve_model(model: Loaded | str | Path, device: torch.device | str = "cpu") -> Loaded:
+    """A loaded model from a `Loaded`, a registered name or a folder, with errors that say what to pass."""
+    if isinstance(model, Loaded):
+        on, asked = next(model.model.parameters()).device, torch.device(device)
+        if on.type != asked.type or asked.index not in (None, on.index):
+            raise ValueError(f"the model is on {on} but device={device!r} was asked for: load it on {device}")
+        return model
+    if not str(model).strip():
+        raise ValueError("empty model path: pass a model folder (written by `dlm-code train`) or a registered name")
+    if str(model) == DEFAULT_MODEL and DEFAULT_MODEL not in registered_names():
+        raise FileNotFoundError(
+            "no default code model is shipped yet: pass model=PATH (--model PATH), a folder written by "
+            "`dlm-code train`, e.g. runs/code/model"
+        )
+    return load(model, device=device)
+
+
+def hole_vocabulary(tokenizer, vocab_size: int) -> Tensor:
+    """(V,) bool: what a hole slot may hold, every ordinary token and ``<eoi>``."""
+    allowed = torch.zeros(vocab_size, dtype=torch.bool)
+    allowed[: len(tokenizer)] = True
+    allowed[tokenizer.all_special_ids] = False
+    allowed[tokenizer.eoi_token_id] = True
+    return allowed
+
+
+class _UpToFirstEoi:
+    """Shows a remasker each row's hole as it will be read: ``<eoi>`` from the first one on."""
+
+    def __init__(self, remasker, hole: slice, eoi_id: int):
+        self.remasker, self.hole, self.eoi_id = remasker, hole, eoi_id
+
+    def __call__(self, canvas: Canvas, step: int) -> Tensor:
+        ids = canvas.ids.clone()  # (B, L)
+        hole = ids[:, self.hole]
+        hole[(hole == self.eoi_id).cumsum(-1) > 0] = self.eoi_id
+        ids[:, self.hole] = hole
+        return self.remasker(replace(canvas, ids=ids), step)
+
+
+def _lengths(lengths, window: int) -> list[int]:
+    if lengths is None:
+        kept = [n for n in DEFAULT_LENGTHS if n <= window // 2]
+        return kept or [max(1, window // 2)]
+    lengths = sorted(set(lengths))
+    if not lengths or any(not isinstance(n, int) or n < 1 for n in lengths):
+        raise ValueError(f"lengths must be positive numbers of tokens, got {lengths}")
+    if lengths[-1] > window - 2:
+        raise ValueError(
+            f"a hole of {lengths[-1]} tokens does not fit the model's window of {window} positions with any context"
+        )
+    return lengths
+
+
+@dataclass
+class HoleCanvas:
+    """The batched canvas of one hole: ``num`` rows for each length tried, all laid out alike."""
+
+    canvas: Canvas  # (B, L): fixed context, the hole's free slots masked, the slots past a row's length <eoi>
+    hole: slice  # the hole's positions, the same in every row
+    lengths: list[int]  # (B,) free slots of each row
+    truncated: bool  # far context was left out to fit the window
+
+
+def hole_canvas(
+    tokenizer, spec, prefix: str, suffix: str, lengths: list[int], num: int, device: torch.device | str = "cpu"
+) -> HoleCanvas:
+    """The canvas that tries every length of ``lengths`` (each fitting the window) ``num`` times."""
+    slots = max(lengths)
+    context = fit_context(tokenizer, prefix, suffix, spec.max_len - slots)
+    start = len(context.prefix)
+    rows = [n for n in lengths for _ in range(num)]
+    free = torch.arange(slots)[None, :] < torch.tensor(rows)[:, None]  # (B, slots)
+    hole_ids = torch.where(free, spec.mask_id, tokenizer.eoi_token_id)
+    before = torch.tensor(context.prefix, dtype=torch.long).expand(len(rows), -1)
+    after = torch.tensor(context.suffix, dtype=torch.long).expand(len(rows), -1)
+    ids = torch.cat([before, hole_ids, after], dim=1)  # (B, L)
+    hole = slice(start, start + slots)
+    fixed = torch.ones_like(ids, dtype=torch.bool)
+    fixed[:, hole] = ~free
+    allowed = hole_vocabulary(tokenizer, spec.vocab_size).expand(ids.shape[1], -1)  # (L, V)
+    canvas = Canvas(ids.to(device), fixed.to(device), allowed.to(device))
+    return HoleCanvas(canvas, hole, rows, context.truncated)
+
+
+def infill(
+    prefix: str,
+    suffix: str,
+    language: str = "python",
+    *,
+    model: Loaded | str | Path = DEFAULT_MODEL,
+    num: int = 4,
+    steps: int | None = None,
+    sampler: str = "confidence",
+    syntax_remask: bool = True,
+    lengths: list[int] | tuple[int, ...] | None = None,
+    temperature: float = 0.5,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> list[Candidate]:
+    """Up to ``num`` distinct candidates for the code between ``prefix`` and ``suffix``, best first."""
+    get_grammar(language)  # unknown language: an error that lists the known ones
+    if num < 1:
+        raise ValueError(f"num must be at least 1, got {num}")
+    loaded = resolve_model(model, device)
+    tokenizer, net = loaded.tokenizer, loaded.model
+    if tokenizer is None or getattr(tokenizer, "eoi_token_id", None) is None:
+        raise ValueError(f"the model at {loaded.path} has no code tokenizer with <eoi> beside it")
+    spec = net.spec
+    if tokenizer.mask_token_id != spec.mask_id:
+        raise ValueError(f"the tokenizer's mask id {tokenizer.mask_token_id} is not the model's {spec.mask_id}")
+    lengths = _lengths(lengths, spec.max_len)
+    made = hole_canvas(tokenizer, spec, prefix, suffix, lengths, num, device)
+    hole, eoi = made.hole, tokenizer.eoi_token_id
+    if made.truncated:
+        warnings.warn(
+            f"the file does not fit the model's window of {spec.max_len} tokens with a {max(lengths)}-slot hole: "
+            f"only the {hole.start} tokens before the hole and {made.canvas.shape[1] - hole.stop} after it are seen",
+            ContextTruncatedWarning,
+            stacklevel=2,
+        )
+    remasker = None
+    if syntax_remask:
+        remasker = _UpToFirstEoi(SyntaxRemasker(prefix, suffix, language, tokenizer, hole), hole, eoi)
+    steps = max(lengths) + SPARE_STEPS if steps is None else steps
+    config = SamplerConfig(steps=steps, strategy=make_strategy(sampler), temperature=temperature)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    out = generate(net, made.canvas, config, remasker=remasker, generator=generator)
+
+    candidates = []
+    for row, n in enumerate(made.lengths):
+        tokens = out.ids[row, hole][:n].tolist()
+        length = tokens.index(eoi) if eoi in tokens else n
+        text = tokenizer.decode(tokens[:length], skip_special_tokens=True)
+        score = float(out.logp[row, hole][:length].mean()) if length else math.nan
+        candidates.append(Candidate(text, parses(prefix + text + suffix, language), score, length, n))
+    candidates.sort(key=lambda c: rank_key(c.parses, c.score), reverse=True)
+    best: dict[str, Candidate] = {}
+    for candidate in candidates:
+        best.setdefault(candidate.text, candidate)
+    return list(best.values())[:num]

@@ -1,0 +1,106 @@
+"""Train the code infilling model: read a recipe, cut the infilling datasets from the corpus, run the core's Trainer.
+
+The datasets are saved in the run folder (``data/``, with the settings that made them) and reused when the
+run is started again, which resumes from its latest checkpoint (the core's Trainer). Changing the corpus,
+the tokenizer or the ``infill`` settings rebuilds them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import torch
+import yaml
+from datasets import DatasetDict, load_from_disk
+
+from apps.code.infill_data import InfillDataConfig, build_infill_datasets
+from apps.code.tokenizer import load_tokenizer
+from shared_dlm import Denoiser, DenoiserConfig, TrainConfig, Trainer
+
+RECIPE = Path(__file__).with_name("recipe.yaml")
+DATA = "data"
+DATA_RECORD = "infill-data.json"
+
+
+def read_recipe(path: Path = RECIPE, **overrides) -> tuple[TrainConfig, InfillDataConfig]:
+    """The trainer's and the data's settings from a recipe file; ``overrides`` replace TrainConfig settings."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no recipe at {path}")
+    values = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{path} must hold a mapping of settings")
+    infill = dict(values.pop("infill", None) or {})
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"{path}: unknown settings {unknown}; known: {sorted(known)} and `infill`")
+    data_known = {f.name for f in dataclasses.fields(InfillDataConfig)} - {"seq_len", "seed"}
+    unknown = sorted(set(infill) - data_known)
+    if unknown:
+        raise ValueError(f"{path}: unknown infill settings {unknown}; known: {sorted(data_known)}")
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    config = TrainConfig(**values)
+    config.validate()
+    return config, InfillDataConfig(seq_len=config.seq_len, seed=config.seed, **infill)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def infill_datasets(
+    corpus: Path, tokenizer_dir: Path, out: Path, config: InfillDataConfig, num_proc: int | None = None
+):
+    """The run's datasets: loaded from ``out/data`` when made from the same inputs, otherwise built and saved there."""
+    tokenizer = load_tokenizer(tokenizer_dir)
+    source = Path(corpus) / "SOURCE.json"
+    record = {
+        "corpus": str(Path(corpus).resolve()),
+        "corpus_source_sha256": _sha256(source) if source.is_file() else None,
+        "tokenizer_sha256": _sha256(Path(tokenizer_dir) / "tokenizer.json"),
+        "infill": dataclasses.asdict(config),
+    }
+    folder = Path(out) / DATA
+    saved = folder / DATA_RECORD
+    if saved.is_file() and json.loads(saved.read_text()) == record:
+        return load_from_disk(str(folder)), tokenizer
+    data = build_infill_datasets(corpus, tokenizer, config, num_proc)
+    staging = folder.with_name(folder.name + ".partial")  # swapped in whole, so a killed build leaves no half
+    shutil.rmtree(staging, ignore_errors=True)
+    data.save_to_disk(str(staging))
+    (staging / DATA_RECORD).write_text(json.dumps(record, indent=2) + "\n")
+    shutil.rmtree(folder, ignore_errors=True)
+    staging.rename(folder)
+    return data, tokenizer
+
+
+def build_trainer(
+    corpus: Path,
+    tokenizer_dir: Path,
+    out: Path,
+    recipe: Path = RECIPE,
+    max_steps: int | None = None,
+    max_minutes: float | None = None,
+    num_proc: int | None = None,
+) -> Trainer:
+    """The core Trainer for a recipe, with the infilling datasets and a fresh model (a checkpoint replaces it)."""
+    config, data_config = read_recipe(
+        recipe, output_dir=str(out), tokenizer=str(tokenizer_dir), max_steps=max_steps, max_minutes=max_minutes
+    )
+    data, tokenizer = infill_datasets(corpus, tokenizer_dir, out, data_config, num_proc)
+    if not isinstance(data, DatasetDict) or "train" not in data:
+        raise ValueError(f"{Path(out) / DATA}: not the infilling datasets; remove it to rebuild")
+    model_config = DenoiserConfig(
+        vocab_size=len(tokenizer),
+        mask_token_id=tokenizer.mask_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        max_position_embeddings=config.seq_len,
+        **{k: v for k, v in config.model.items() if k != "max_position_embeddings"},
+    )
+    torch.manual_seed(config.seed)
+    return Trainer(config, Denoiser(model_config), data["train"], data.get("validation"), tokenizer=tokenizer)

@@ -1,0 +1,111 @@
+"""`infill` with a tiny random model: candidates ranked parses-first, context kept, seeds reproduce, errors for people."""
+
+import math
+
+import pytest
+import torch
+
+from apps.code.grammars import parses
+from apps.code.infill import (
+    ContextTruncatedWarning,
+    hole_canvas,
+    hole_vocabulary,
+    infill,
+    resolve_model,
+)
+from apps.code.syntax import rank_key
+from shared_dlm import SamplerConfig, generate, load
+
+from .infill_helpers import tiny_model_folder, tiny_tokenizer
+
+# A hole inside a comment: most fillings parse, those with a line break mostly do not.
+PREFIX = "def total(values):\n    # "
+SUFFIX = "\n    return sum(values)\n"
+FAST = {"num": 3, "lengths": (4, 8), "steps": 10}
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return tiny_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory, tokenizer):
+    return tiny_model_folder(tmp_path_factory.mktemp("model") / "tiny", tokenizer)
+
+
+@pytest.fixture(scope="module")
+def loaded(folder):
+    return load(folder)
+
+
+def test_candidates_are_strings_ranked_parses_first(loaded):
+    candidates = infill(PREFIX, SUFFIX, model=loaded, temperature=1.0, **FAST)
+    assert 1 <= len(candidates) <= FAST["num"]
+    assert len({c.text for c in candidates}) == len(candidates)
+    keys = [rank_key(c.parses, c.score) for c in candidates]
+    assert keys == sorted(keys, reverse=True)
+    for c in candidates:
+        assert isinstance(c.text, str) and c.slots in FAST["lengths"] and 0 <= c.length <= c.slots
+        assert c.parses == parses(PREFIX + c.text + SUFFIX, "python")
+        assert math.isnan(c.score) if c.length == 0 else c.score <= 0
+        assert not any(token in c.text for token in ("<mask>", "<pad>", "<bos>", "<eos>", "<eoi>"))
+
+
+def test_parsing_candidates_come_before_the_others(loaded):
+    everything = infill(PREFIX, SUFFIX, model=loaded, num=8, lengths=(4, 16), steps=20, temperature=1.0, seed=3)
+    flags = [c.parses for c in everything]
+    assert True in flags and flags == sorted(flags, reverse=True)
+
+
+def test_a_seed_reproduces_the_candidates(loaded, folder):
+    first = infill(PREFIX, SUFFIX, model=loaded, seed=7, **FAST)
+    assert infill(PREFIX, SUFFIX, model=str(folder), seed=7, **FAST) == first
+    assert infill(PREFIX, SUFFIX, model=loaded, seed=7, syntax_remask=False, **FAST)  # runs without remasking too
+    assert infill(PREFIX, SUFFIX, model=loaded, seed=8, temperature=1.0, **FAST) != first
+
+
+def test_the_canvas_keeps_the_context_and_tries_each_length(loaded, tokenizer):
+    spec = loaded.model.spec
+    made = hole_canvas(tokenizer, spec, PREFIX, SUFFIX, [4, 8], 2)
+    canvas = made.canvas
+    assert made.lengths == [4, 4, 8, 8] and made.hole.stop - made.hole.start == 8 and not made.truncated
+    assert tokenizer.decode(canvas.ids[0, 1 : made.hole.start]) == PREFIX
+    assert tokenizer.decode(canvas.ids[0, made.hole.stop : -1]) == SUFFIX
+    free = ~canvas.fixed
+    assert free[:, made.hole].sum(-1).tolist() == made.lengths and not free[:, : made.hole.start].any()
+    assert (canvas.ids[:2, made.hole.start + 4 : made.hole.stop] == tokenizer.eoi_token_id).all()
+    out = generate(loaded.model, canvas, SamplerConfig(steps=8), generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out.ids[canvas.fixed], canvas.ids[canvas.fixed])
+    allowed = hole_vocabulary(tokenizer, spec.vocab_size)
+    assert allowed[out.ids[free]].all() and allowed[tokenizer.eoi_token_id]
+    specials = [tokenizer.mask_token_id, tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id,
+                tokenizer.unk_token_id, tokenizer.expand_token_id]  # fmt: skip
+    assert not allowed[specials].any()
+
+
+def test_long_context_is_cut_with_a_warning_and_big_holes_are_refused(tmp_path, tokenizer):
+    small = load(tiny_model_folder(tmp_path / "small", tokenizer, max_len=48))
+    long_prefix = "".join(f"x{i} = {i}\n" for i in range(60)) + "y = "
+    with pytest.warns(ContextTruncatedWarning, match="window of 48 tokens"):
+        candidates = infill(long_prefix, "\n", model=small, num=1, lengths=(4,), steps=4)
+    assert candidates and isinstance(candidates[0].text, str)
+    with pytest.raises(ValueError, match="does not fit the model's window of 48"):
+        infill("x = ", "\n", model=small, lengths=(47,))
+
+
+def test_errors_name_the_problem(loaded, tmp_path):
+    with pytest.raises(ValueError, match="unknown language 'cobol'; known: c, go, java, javascript, python, rust"):
+        infill("x = ", "\n", "cobol", model=loaded)
+    with pytest.raises(ValueError, match="empty model path"):
+        infill("x = ", "\n", model="")
+    with pytest.raises(FileNotFoundError, match="no default code model is shipped yet.*model=PATH"):
+        infill("x = ", "\n")
+    with pytest.raises(FileNotFoundError, match="no model folder"):
+        infill("x = ", "\n", model=tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="unknown sampler"):
+        infill("x = ", "\n", model=loaded, sampler="beam", **{k: v for k, v in FAST.items() if k != "steps"})
+    with pytest.raises(ValueError, match="num must be at least 1"):
+        infill("x = ", "\n", model=loaded, num=0)
+    with pytest.raises(ValueError, match="device='meta'"):
+        resolve_model(loaded, device="meta")

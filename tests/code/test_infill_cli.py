@@ -1,0 +1,89 @@
+"""`dlm-code infill`, `demo` and `eval humaneval` through `main`, with a tiny random model built in the test."""
+
+import json
+
+import pytest
+
+from apps.code.cli import main
+
+from .infill_helpers import tiny_model_folder, tiny_tokenizer
+
+FAST = ["--num", "2", "--steps", "6"]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return tiny_model_folder(tmp_path_factory.mktemp("model") / "tiny", tiny_tokenizer())
+
+
+@pytest.fixture
+def source(tmp_path):
+    path = tmp_path / "stats.py"
+    path.write_text("def mean(values):\n    return <FILL>\n\n\nprint(mean([1, 2]))\n")
+    return path
+
+
+def test_infill_json_lists_the_candidates(folder, source, capsys):
+    assert main(["infill", str(source), "--model", str(folder), "--json", *FAST]) == 0
+    candidates = json.loads(capsys.readouterr().out)["candidates"]
+    assert 1 <= len(candidates) <= 2
+    for c in candidates:
+        assert set(c) == {"text", "parses", "score", "length"}
+        assert isinstance(c["text"], str) and isinstance(c["parses"], bool)
+        assert c["score"] is None or isinstance(c["score"], float)
+
+
+def test_infill_prints_the_file_with_the_best_candidate(folder, source, capsys):
+    assert main(["infill", str(source), "--model", str(folder), "--no-syntax-remask", *FAST]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("def mean(values):\n    return ") and printed.endswith("\n\n\nprint(mean([1, 2]))\n")
+    assert "<FILL>" not in printed
+
+
+@pytest.mark.parametrize(
+    "content, flags, message",
+    [
+        (b"x = 1\n", [], "holds 0 <FILL> markers"),
+        (b"x = <FILL>\ny = <FILL>\n", [], "holds 2 <FILL> markers"),
+        (b"\x7fELF\x00\x01<FILL>", [], "looks binary"),
+        (b"x = '\xe9' + <FILL>\n", [], "is not UTF-8"),
+        (b"x = <FILL>\n", ["--language", "cobol"], "unknown language 'cobol'"),
+    ],
+)
+def test_infill_file_errors(folder, tmp_path, capsys, content, flags, message):
+    path = tmp_path / "file.py"
+    path.write_bytes(content)
+    assert main(["infill", str(path), "--model", str(folder), *flags]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_infill_needs_a_known_extension_and_a_model(folder, tmp_path, capsys):
+    path = tmp_path / "notes.txt"
+    path.write_text("x = <FILL>\n")
+    assert main(["infill", str(path), "--model", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot tell the language" in err and "pass --language" in err
+    assert main(["infill", str(path), "--language", "python"]) == 2
+    assert "no default code model is shipped yet" in capsys.readouterr().err
+    assert main(["infill", str(tmp_path / "missing.py"), "--model", str(folder)]) == 2
+
+
+def test_demo_shows_ranked_candidates(folder, capsys):
+    assert main(["demo"]) == 2
+    assert "no default code model is shipped yet" in capsys.readouterr().err
+    assert main(["demo", "--model", str(folder), *FAST]) == 0
+    printed = capsys.readouterr().out
+    assert "demo.py.in" in printed and "#1 " in printed and "return <FILL>" in printed
+
+
+def test_eval_humaneval_end_to_end(folder, capsys):
+    args = ["eval", "humaneval", "--mode", "single-line", "--limit", "3", "--model", str(folder), "--json"]
+    assert main([*args, "--num", "1", "--steps", "4"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["tasks"] == 3 and report["mode"] == "single-line"
+    for scores in (report, *report["baselines"].values()):
+        assert all(0.0 <= scores[key] <= 1.0 for key in ("pass@1", "exact_match", "parse_rate"))
+    assert set(report["baselines"]) == {"pass", "copy_previous_line"}
+    assert report["seconds"] >= 0 and report["pass@1"] == 0.0  # a random model passes nothing
+    # the first three lines of HumanEval/0's solution are a loop, a loop and an `if`: `pass` breaks them all
+    assert report["baselines"]["pass"]["pass@1"] == 0.0
