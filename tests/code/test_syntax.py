@@ -9,7 +9,8 @@ import torch
 from apps.code.grammars import GRAMMARS, find_errors, get_grammar, grammar_for_path, parses
 from apps.code.syntax import SyntaxRemasker, rank_key
 from apps.code.tokenizer import TokenizerConfig, train_tokenizer
-from shared_dlm import Canvas, Denoiser, DenoiserConfig, SamplerConfig, Trace, char_tokenizer, generate
+from shared_dlm import Canvas, SamplerConfig, Trace, char_tokenizer, generate
+from tests.conftest import tiny_denoiser
 
 CORPUS = [
     "def f(x):\n    return x + 1\n\n\nclass A:\n    pass\n",
@@ -201,17 +202,7 @@ def test_generate_keeps_the_context_and_remasks_broken_steps(tokenizer):
     prefix, suffix = "def f(x):\n    return ", "\n"
     p, s = encode(tokenizer, prefix), encode(tokenizer, suffix)
     width = 8
-    config = DenoiserConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        mask_token_id=tokenizer.mask_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    model = Denoiser(config).eval()
+    model = tiny_denoiser(len(tokenizer), tokenizer.mask_token_id, tokenizer.pad_token_id, 64, num_hidden_layers=1)
     canvas = Canvas.from_template(p + [None] * width + s, model.spec, batch=2)
     hole = slice(len(p), len(p) + width)
     remasker = SyntaxRemasker(prefix, suffix, "python", tokenizer, hole, margin=1)
