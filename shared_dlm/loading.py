@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 import torch
+from huggingface_hub.errors import StrictDataclassError
 from safetensors import SafetensorError, safe_open
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
@@ -98,7 +99,7 @@ def load_denoiser_folder(folder: Path) -> Denoiser:
                                    if k not in ("model_type", "transformers_version", "architectures")})
     except (OSError, json.JSONDecodeError) as err:
         raise CheckpointError(f"{config_file}: cannot read the model config ({err})") from err
-    except Exception as err:  # the config's own validation: bad shapes, ids outside the vocabulary
+    except (StrictDataclassError, ValueError, TypeError) as err:  # the config's own checks: shapes, ids, unknown keys
         raise CheckpointError(f"{config_file}: invalid config ({err})") from err
     model = Denoiser(config)
     weights = folder / WEIGHTS

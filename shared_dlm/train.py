@@ -20,6 +20,7 @@ from pathlib import Path
 
 import datasets
 import torch
+from huggingface_hub.errors import StrictDataclassError
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
@@ -342,16 +343,21 @@ def build_from_config(config: TrainConfig) -> Trainer:
     config.validate()
     if not config.tokenizer:
         raise ValueError("no tokenizer given: set `tokenizer` to a folder saved with save_pretrained")
+    if not Path(config.tokenizer).is_dir():
+        raise FileNotFoundError(f"tokenizer folder {config.tokenizer!r} not found (a folder saved with save_pretrained)")
     tokenizer = AutoTokenizer.from_pretrained(config.tokenizer, local_files_only=True)
     if tokenizer.mask_token_id is None:
         raise ValueError(f"tokenizer {config.tokenizer} has no mask token; a masked diffusion model needs one")
-    model_config = DenoiserConfig(
-        vocab_size=len(tokenizer),
-        mask_token_id=tokenizer.mask_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        max_position_embeddings=max(config.seq_len, config.model.get("max_position_embeddings", 0)),
-        **{k: v for k, v in config.model.items() if k != "max_position_embeddings"},
-    )
+    try:
+        model_config = DenoiserConfig(
+            vocab_size=len(tokenizer),
+            mask_token_id=tokenizer.mask_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            max_position_embeddings=max(config.seq_len, config.model.get("max_position_embeddings", 0)),
+            **{k: v for k, v in config.model.items() if k != "max_position_embeddings"},
+        )
+    except (StrictDataclassError, ValueError, TypeError) as err:  # the config's own checks; unknown keys
+        raise ValueError(f"invalid model settings {config.model}: {err}") from err
     if config.dataset:
         train = load_split(config.dataset, config.train_split)
         valid = load_split(config.dataset, config.validation_split)

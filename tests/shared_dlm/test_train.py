@@ -196,3 +196,15 @@ def test_final_model_can_be_stored_in_bfloat16_and_loads_back(tmp_path):
         assert torch.equal(a.to(torch.bfloat16).float(), b), name
     with pytest.raises(ValueError, match="save_dtype"):
         config(tmp_path, save_dtype="int8").validate()
+
+
+def test_build_from_config_explains_a_missing_tokenizer_and_bad_model_settings(tmp_path):
+    from shared_dlm import build_from_config
+
+    with pytest.raises(FileNotFoundError, match="tokenizer folder .*nope.* not found"):
+        build_from_config(config(tmp_path, tokenizer=str(tmp_path / "nope"), train_files=["x.txt"]))
+    TOKENIZER.save_pretrained(tmp_path / "tok")
+    bad = config(tmp_path, tokenizer=str(tmp_path / "tok"), train_files=["x.txt"],
+                 model={"hidden_size": 30, "num_attention_heads": 4})
+    with pytest.raises(ValueError, match="invalid model settings.*not divisible"):
+        build_from_config(bad)
