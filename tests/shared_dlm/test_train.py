@@ -206,5 +206,5 @@ def test_build_from_config_explains_a_missing_tokenizer_and_bad_model_settings(t
     TOKENIZER.save_pretrained(tmp_path / "tok")
     bad = config(tmp_path, tokenizer=str(tmp_path / "tok"), train_files=["x.txt"],
                  model={"hidden_size": 30, "num_attention_heads": 4})
-    with pytest.raises(ValueError, match="invalid model settings.*not divisible"):
+    with pytest.raises(ValueError, match="(?s)invalid model settings.*not divisible"):
         build_from_config(bad)
