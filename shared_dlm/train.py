@@ -275,7 +275,9 @@ class Trainer:
         tmp = folder.with_name(folder.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         model = acc.unwrap_model(self.model)
-        state = {name: tensor.to(dtype) for name, tensor in model.state_dict().items()}
+        # casting breaks the sharing of tied tensors, so the tied copies are left out (loaders re-tie them)
+        tied = set(model._tied_weights_keys or {}) if model.config.tie_word_embeddings else set()
+        state = {name: tensor.to(dtype) for name, tensor in model.state_dict().items() if name not in tied}
         model.save_pretrained(tmp, state_dict=state)
         if self.tokenizer is not None:
             self.tokenizer.save_pretrained(tmp)

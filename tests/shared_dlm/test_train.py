@@ -190,6 +190,7 @@ def test_final_model_can_be_stored_in_bfloat16_and_loads_back(tmp_path):
 
     with safe_open(str(folder / "model.safetensors"), framework="pt") as f:
         assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.bfloat16}
+        assert "lm_head.weight" not in f.keys()  # the tied head is stored once, as the embedding
     loaded = load(folder).model
     trained = trainer.accelerator.unwrap_model(trainer.model)
     for (name, a), b in zip(trained.state_dict().items(), loaded.state_dict().values()):
