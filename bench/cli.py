@@ -9,7 +9,9 @@ import torch
 
 
 def forward_command(args) -> None:
-    from bench.forward import as_dict, bench_forward
+    from dataclasses import asdict
+
+    from bench.forward import bench_forward
     from shared_dlm import DenoiserConfig
 
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -20,7 +22,7 @@ def forward_command(args) -> None:
         vocab_size=args.vocab, hidden_size=args.hidden, num_hidden_layers=args.layers, num_attention_heads=args.heads,
         intermediate_size=args.intermediate or 4 * args.hidden, max_position_embeddings=args.length,
     )
-    results = [as_dict(bench_forward(config, b, args.length, device, dtype, args.seconds)) for b in args.batch]
+    results = [asdict(bench_forward(config, b, args.length, device, dtype, args.seconds)) for b in args.batch]
     if args.json:
         print(json.dumps({"benchmark": "forward", "results": results}, indent=2))
         return

@@ -7,7 +7,7 @@ forward) x (forwards per second).
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 
@@ -86,7 +86,3 @@ def bench_forward(
         flops_per_s=flops,
         mfu=flops / peak if peak else None,
     )
-
-
-def as_dict(result: ForwardResult) -> dict:
-    return asdict(result)

@@ -1,0 +1,13 @@
+import json
+
+from bench.cli import main
+
+
+def test_forward_benchmark_reports_throughput_for_each_batch(capsys):
+    main(["forward", "--device", "cpu", "--dtype", "fp32", "--batch", "1", "2", "--length", "16", "--hidden", "32",
+          "--layers", "1", "--heads", "2", "--vocab", "64", "--seconds", "0.2", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert [r["batch"] for r in report["results"]] == [1, 2]
+    for r in report["results"]:
+        assert r["tokens_per_s"] > 0 and r["flops_per_s"] > 0 and r["length"] == 16
+        assert r["mfu"] is None  # no known bf16 peak for a CPU
