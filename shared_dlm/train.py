@@ -302,6 +302,10 @@ class Trainer:
                 shutil.rmtree(old, ignore_errors=True)
         acc.wait_for_everyone()
 
+    def load_weights(self, folder: Path) -> None:
+        """Load the weights of a model folder written by ``save_model`` (strictly: every tensor, same shapes)."""
+        load_state_strict(self.accelerator.unwrap_model(self.model), folder / "model.safetensors")
+
     def checkpoints(self) -> list[Path]:
         root = self.out / CHECKPOINTS
         if not root.is_dir():
@@ -314,7 +318,7 @@ class Trainer:
         if not found:
             return
         folder = found[-1]
-        load_state_strict(self.accelerator.unwrap_model(self.model), folder / "model" / "model.safetensors")
+        self.load_weights(folder / "model")
         self.optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=True, map_location="cpu"))
         rng = torch.load(folder / "rng.pt", weights_only=True)
         torch.set_rng_state(rng["cpu"])

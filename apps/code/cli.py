@@ -130,11 +130,13 @@ def fill_file(args: argparse.Namespace) -> int:
 def evaluate(args: argparse.Namespace) -> int:
     from apps.code.evaluate import evaluate_humaneval
 
-    report = evaluate_humaneval(args.mode, limit=args.limit, **_sampling(args))
+    report = evaluate_humaneval(args.mode, limit=args.limit, sample=args.sample, **_sampling(args))
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"HumanEval {report['mode']} infilling, {report['tasks']} tasks, {report['model']} ({report['seconds']} s)")
+    print(
+        f"HumanEval {report['mode']} infilling, {report['selection']} tasks, {report['model']} ({report['seconds']} s)"
+    )
     rows = [("model", report), *report["baselines"].items()]
     print(f"{'':20}{'pass@1':>8}{'exact':>8}{'parses':>8}")
     for name, scores in rows:
@@ -231,7 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
     benchmarks = evaluation.add_subparsers(dest="benchmark", required=True)
     humaneval = benchmarks.add_parser("humaneval", help="HumanEval infilling: pass@1, exact match, parse rate")
     humaneval.add_argument("--mode", choices=["single-line", "multi-line"], default="single-line")
-    humaneval.add_argument("--limit", type=_positive, default=None, help="only the first N tasks")
+    which = humaneval.add_mutually_exclusive_group()
+    which.add_argument("--limit", type=_positive, default=None, help="only the first N tasks")
+    which.add_argument(
+        "--sample", type=_positive, default=None, help="N tasks drawn across all problems (seeded by --seed)"
+    )
     _add_sampling(humaneval)
     humaneval.add_argument("--json", action="store_true", help="print the report as JSON")
     humaneval.set_defaults(run=evaluate)

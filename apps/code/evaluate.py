@@ -10,6 +10,7 @@ blank lines dropped) and parse rate (tree-sitter parses the spliced function). T
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,7 @@ def evaluate_humaneval(
     *,
     model: Loaded | str | Path = DEFAULT_MODEL,
     limit: int | None = None,
+    sample: int | None = None,
     num: int = 4,
     steps: int | None = None,
     sampler: str = "confidence",
@@ -78,10 +80,19 @@ def evaluate_humaneval(
     device: str = "cpu",
     workers: int = 2,
 ) -> dict:
-    """The model's scores on the first ``limit`` tasks of a mode, with the baselines' on the same tasks."""
+    """The model's scores on the first ``limit`` tasks of a mode (or on ``sample`` tasks drawn across all
+    problems with ``seed``, kept in the fixed order), with the baselines' on the same tasks."""
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
-    tasks = infill_tasks(mode)[:limit]
+    if sample is not None and sample < 1:
+        raise ValueError(f"sample must be at least 1, got {sample}")
+    if limit is not None and sample is not None:
+        raise ValueError("give limit or sample, not both")
+    tasks = infill_tasks(mode)
+    if sample is not None and sample < len(tasks):
+        chosen = sorted(random.Random(seed).sample(range(len(tasks)), sample))
+        tasks = [tasks[i] for i in chosen]
+    tasks = tasks[:limit]
     started = time.monotonic()
     loaded = resolve_model(model, device)
     middles = []
@@ -109,6 +120,7 @@ def evaluate_humaneval(
         "mode": mode,
         "model": str(loaded.path),
         "tasks": len(tasks),
+        "selection": f"a sample of {len(tasks)} (seed {seed})" if sample is not None else f"the first {len(tasks)}",
         **scores.as_dict(),
         "seconds": round(seconds, 1),
         "baselines": baselines,

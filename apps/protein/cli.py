@@ -1,4 +1,4 @@
-"""``dlm-protein``: one subcommand a task: ``corpus``, ``design``, ``score``, ``demo``.
+"""``dlm-protein``: one subcommand a task: ``corpus``, ``train-scorer``, ``design``, ``score``, ``demo``.
 
 Each subcommand is an ``add_<name>`` function that declares its arguments and a
 ``run_<name>`` function that does the work and returns the exit status.
@@ -64,6 +64,32 @@ def run_corpus(args: argparse.Namespace, argv: Sequence[str]) -> int:
     summary = build_corpus(args.out, config, command=command, overwrite=args.overwrite)
     print(json.dumps({"counts": summary["counts"], "splits": summary["splits"]}, indent=2))
     print(f"wrote {args.out} in {time.monotonic() - start:.0f} s", file=sys.stderr)
+    return 0
+
+
+def add_train_scorer(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train-scorer",
+        help="train the ESM-2 scorer with ESM's masked-LM objective (resumes a stopped run)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--data", type=Path, required=True, help="a corpus folder written by `dlm-protein corpus`")
+    parser.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, and model/ at the end")
+    parser.add_argument("--config", type=Path, default=None, help="recipe YAML (default: apps/protein/scorer_recipe.yaml)")
+    parser.add_argument("--max-steps", type=int, default=None, help="override the recipe's max_steps")
+    parser.add_argument("--max-minutes", type=float, default=None, help="stop with a checkpoint after this long")
+    parser.set_defaults(run=run_train_scorer)
+
+
+def run_train_scorer(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from apps.protein.scorer_train import RECIPE, build_trainer
+
+    if not (args.data / "dataset_dict.json").is_file():
+        raise CorpusError(f"{args.data}: not a corpus folder (no dataset_dict.json); build one with `dlm-protein corpus`")
+    trainer = build_trainer(args.data, args.out, args.config or RECIPE, args.max_steps, args.max_minutes)
+    metrics = trainer.train()
+    model = args.out / "model"
+    print(json.dumps({**metrics, "step": trainer.step, "model": str(model) if model.is_dir() else None}, indent=2))
     return 0
 
 
@@ -234,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dlm-protein", description="Protein design with masked diffusion LMs.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_corpus(subparsers)
+    add_train_scorer(subparsers)
     add_design(subparsers)
     add_score(subparsers)
     add_demo(subparsers)

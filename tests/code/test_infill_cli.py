@@ -87,3 +87,12 @@ def test_eval_humaneval_end_to_end(folder, capsys):
     assert report["seconds"] >= 0 and report["pass@1"] == 0.0  # a random model passes nothing
     # the first three lines of HumanEval/0's solution are a loop, a loop and an `if`: `pass` breaks them all
     assert report["baselines"]["pass"]["pass@1"] == 0.0
+
+
+def test_eval_humaneval_sample_draws_across_problems(folder, capsys):
+    args = ["eval", "humaneval", "--mode", "single-line", "--sample", "3", "--model", str(folder), "--json"]
+    assert main([*args, "--num", "1", "--steps", "2"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["tasks"] == 3 and report["selection"] == "a sample of 3 (seed 0)"
+    with pytest.raises(SystemExit):
+        main(["eval", "humaneval", "--sample", "3", "--limit", "3"])
