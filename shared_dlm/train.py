@@ -274,16 +274,20 @@ class Trainer:
             return
         tmp = folder.with_name(folder.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        model = acc.unwrap_model(self.model)
-        # casting breaks the sharing of tied tensors, so the tied copies are left out (loaders re-tie them)
-        tied = set(model._tied_weights_keys or {}) if model.config.tie_word_embeddings else set()
-        state = {name: tensor.to(dtype) for name, tensor in model.state_dict().items() if name not in tied}
-        model.save_pretrained(tmp, state_dict=state)
-        if self.tokenizer is not None:
-            self.tokenizer.save_pretrained(tmp)
+        self.write_model(tmp, dtype)
         record = {"train_config": asdict(self.config), "step": self.step, "num_processes": acc.num_processes}
         (tmp / "training.json").write_text(json.dumps(record, indent=2))
         _replace_dir(tmp, folder)
+
+    def write_model(self, folder: Path, dtype: torch.dtype) -> None:
+        """Write the model's files (and the tokenizer's) into the new ``folder``; ``load_weights`` reads them."""
+        model = self.accelerator.unwrap_model(self.model)
+        # casting breaks the sharing of tied tensors, so the tied copies are left out (loaders re-tie them)
+        tied = set(model._tied_weights_keys or {}) if model.config.tie_word_embeddings else set()
+        state = {name: tensor.to(dtype) for name, tensor in model.state_dict().items() if name not in tied}
+        model.save_pretrained(folder, state_dict=state)
+        if self.tokenizer is not None:
+            self.tokenizer.save_pretrained(folder)
 
     def save_checkpoint(self) -> None:
         acc = self.accelerator

@@ -16,9 +16,6 @@ exact resume and held-out evaluation); only the loss and the saved format differ
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -31,10 +28,7 @@ from torch import Tensor, nn
 
 from apps.protein.alphabet import MASK_ID, PAD_ID, STANDARD_IDS, build_tokenizer
 from apps.protein.scoring import ALPHABET_NAME, load_esm2, save_esm2
-from shared_dlm import TrainConfig, Trainer
-from shared_dlm.data import load_split, tokenize
-from shared_dlm.process import Elbo
-from shared_dlm.train import _replace_dir
+from shared_dlm import Elbo, TrainConfig, Trainer, load_split, tokenize
 
 RECIPE = Path(__file__).with_name("scorer_recipe.yaml")
 SELECT, AS_MASK, AS_RANDOM = 0.15, 0.8, 0.1  # ESM's masking: select 15%; of those 80% <mask>, 10% random
@@ -97,17 +91,8 @@ class ScorerTrainer(Trainer):
         tokens = selected.sum()
         return Elbo(loss=nll / tokens.clamp_min(1), nll=nll.detach(), tokens=tokens)
 
-    def save_model(self, folder: Path, dtype: torch.dtype = torch.float32) -> None:
-        acc = self.accelerator
-        acc.wait_for_everyone()
-        if not acc.is_main_process:
-            return
-        tmp = folder.with_name(folder.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        save_esm2(acc.unwrap_model(self.model).esm, tmp)
-        record = {"train_config": dataclasses.asdict(self.config), "step": self.step, "objective": "ESM masked LM"}
-        (tmp / "training.json").write_text(json.dumps(record, indent=2))
-        _replace_dir(tmp, folder)
+    def write_model(self, folder: Path, dtype: torch.dtype) -> None:
+        save_esm2(self.accelerator.unwrap_model(self.model).esm, folder)  # fp32: the scorer is small
 
     def load_weights(self, folder: Path) -> None:
         loaded = load_esm2(folder)
