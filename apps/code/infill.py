@@ -1,7 +1,8 @@
 """Fill a hole in code with a masked diffusion model: ``infill(prefix, suffix)`` returns ranked candidates.
 
 The hole's length is not known, so several slot counts are tried in one batched canvas (8, 16, 32 and 64
-tokens by default, those above half the model's window left out), ``num`` rows each. Every row has the same
+tokens by default, those above the most slots the model was trained with left out: ``infill.json`` beside
+the model, written by ``dlm-code train``, or else half the model's window), ``num`` rows each. Every row has the same
 layout, ``apps.code.fim``'s window with ``max(lengths)`` hole slots: a row trying fewer slots has the rest
 fixed to ``<eoi>``, a state the model met in training (a hole whose tail is already revealed as unused).
 Hole slots may hold any ordinary token or ``<eoi>``, never another special token. The sampler fills the
@@ -17,6 +18,7 @@ once, and the best ``num`` of all rows are returned.
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from dataclasses import dataclass, replace
@@ -34,6 +36,7 @@ FILL = "<FILL>"  # where the hole is in a file given to `dlm-code infill`
 DEFAULT_MODEL = "code-default"
 DEFAULT_LENGTHS = (8, 16, 32, 64)
 SPARE_STEPS = 8  # steps beyond one a slot, so that remasked tokens can be generated again
+INFILL_RECORD = "infill.json"  # apps.code.train writes it beside each model
 
 
 @dataclass(frozen=True)
@@ -107,10 +110,22 @@ class _UpToFirstEoi:
         return self.remasker(replace(canvas, ids=ids), step)
 
 
-def _lengths(lengths, window: int) -> list[int]:
+def trained_slots(folder: str | Path | None, window: int) -> int:
+    """The most hole slots of the model's training examples (its ``infill.json``), else half its window."""
+    record = Path(folder) / INFILL_RECORD if folder is not None else None
+    if record is not None and record.is_file():
+        try:
+            settings = json.loads(record.read_text())
+            return max(1, min(int(settings["max_slots"]), int(settings["seq_len"]) // 2, window // 2))
+        except (ValueError, KeyError, TypeError) as err:
+            raise ValueError(f"{record}: not a record of infilling settings ({err})") from None
+    return max(1, window // 2)
+
+
+def _lengths(lengths, window: int, most: int) -> list[int]:
     if lengths is None:
-        kept = [n for n in DEFAULT_LENGTHS if n <= window // 2]
-        return kept or [max(1, window // 2)]
+        kept = [n for n in DEFAULT_LENGTHS if n <= most]
+        return kept or [most]
     lengths = sorted(set(lengths))
     if not lengths or any(not isinstance(n, int) or n < 1 for n in lengths):
         raise ValueError(f"lengths must be positive numbers of tokens, got {lengths}")
@@ -178,7 +193,7 @@ def infill(
     spec = net.spec
     if tokenizer.mask_token_id != spec.mask_id:
         raise ValueError(f"the tokenizer's mask id {tokenizer.mask_token_id} is not the model's {spec.mask_id}")
-    lengths = _lengths(lengths, spec.max_len)
+    lengths = _lengths(lengths, spec.max_len, trained_slots(loaded.path, spec.max_len))
     made = hole_canvas(tokenizer, spec, prefix, suffix, lengths, num, device)
     hole, eoi = made.hole, tokenizer.eoi_token_id
     if made.truncated:

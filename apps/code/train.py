@@ -17,6 +17,7 @@ import torch
 import yaml
 from datasets import DatasetDict, load_from_disk
 
+from apps.code.infill import INFILL_RECORD
 from apps.code.infill_data import InfillDataConfig, build_infill_datasets
 from apps.code.tokenizer import load_tokenizer
 from shared_dlm import Denoiser, DenoiserConfig, TrainConfig, Trainer
@@ -24,6 +25,19 @@ from shared_dlm import Denoiser, DenoiserConfig, TrainConfig, Trainer
 RECIPE = Path(__file__).with_name("recipe.yaml")
 DATA = "data"
 DATA_RECORD = "infill-data.json"
+
+
+class InfillTrainer(Trainer):
+    """The core Trainer; every model folder it writes also records the infilling settings (``infill.json``),
+    from which ``apps.code.infill`` learns the most hole slots the model was trained on."""
+
+    def __init__(self, *args, infill_config: InfillDataConfig, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.infill_config = infill_config
+
+    def write_model(self, folder: Path, dtype: torch.dtype) -> None:
+        super().write_model(folder, dtype)
+        (folder / INFILL_RECORD).write_text(json.dumps(dataclasses.asdict(self.infill_config), indent=2) + "\n")
 
 
 def read_recipe(path: Path = RECIPE, **overrides) -> tuple[TrainConfig, InfillDataConfig]:
@@ -103,4 +117,6 @@ def build_trainer(
         **{k: v for k, v in config.model.items() if k != "max_position_embeddings"},
     )
     torch.manual_seed(config.seed)
-    return Trainer(config, Denoiser(model_config), data["train"], data.get("validation"), tokenizer=tokenizer)
+    return InfillTrainer(
+        config, Denoiser(model_config), data["train"], data.get("validation"), tokenizer=tokenizer, infill_config=data_config
+    )

@@ -12,6 +12,7 @@ from apps.code.infill import (
     hole_vocabulary,
     infill,
     resolve_model,
+    trained_slots,
 )
 from apps.code.syntax import rank_key
 from shared_dlm import SamplerConfig, generate, load
@@ -92,6 +93,18 @@ def test_long_context_is_cut_with_a_warning_and_big_holes_are_refused(tmp_path, 
     assert candidates and isinstance(candidates[0].text, str)
     with pytest.raises(ValueError, match="does not fit the model's window of 48"):
         infill("x = ", "\n", model=small, lengths=(47,))
+
+
+def test_default_lengths_stop_at_the_slots_the_model_was_trained_with(tmp_path, tokenizer):
+    folder = tiny_model_folder(tmp_path / "small", tokenizer, max_len=128)
+    assert trained_slots(folder, 128) == 64  # no record: half the window
+    (folder / "infill.json").write_text('{"seq_len": 128, "max_slots": 20}')
+    assert trained_slots(folder, 128) == 20
+    candidates = infill("x = ", "\n", model=str(folder), num=2, steps=4, temperature=1.0)
+    assert candidates and all(c.slots in (8, 16) for c in candidates)  # 32 and 64 are left out
+    (folder / "infill.json").write_text('{"seq_len": 128}')
+    with pytest.raises(ValueError, match="infill.json: not a record of infilling settings"):
+        infill("x = ", "\n", model=str(folder), num=1, steps=2)
 
 
 def test_errors_name_the_problem(loaded, tmp_path):
