@@ -1,4 +1,5 @@
-"""``dlm-protein``: one subcommand a task: ``corpus``, ``train-scorer``, ``design``, ``score``, ``demo``.
+"""``dlm-protein``: one subcommand a task: ``corpus``, ``train-scorer``, ``design``, ``score``, ``demo``, ``eval``,
+``dashboard``.
 
 Each subcommand is an ``add_<name>`` function that declares its arguments and a
 ``run_<name>`` function that does the work and returns the exit status.
@@ -256,6 +257,84 @@ def design_table(designs: Sequence[Design]) -> str:
     return "\n".join(lines)
 
 
+def add_eval(subparsers: argparse._SubParsersAction) -> None:
+    from apps.protein.evaluate import EXTERNAL_TEST_FASTA, EvalConfig
+
+    defaults = EvalConfig()
+    parser = subparsers.add_parser(
+        "eval",
+        help="check the scorer (natural vs shuffled) and measure designs against trivial baselines",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--data", type=Path, required=True, help="a corpus folder written by `dlm-protein corpus`")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="generator: a registered name or a model folder")
+    parser.add_argument(
+        "--scorer", default=DEFAULT_SCORER, help="ESM-2: a registered name, a save_esm2 folder or a fair-esm checkpoint"
+    )
+    parser.add_argument("--num-natural", type=int, default=defaults.num_natural, help="sequences a scorer-check set")
+    parser.add_argument("--num-designs", type=int, default=defaults.num_designs, help="sequences a generation set")
+    parser.add_argument(
+        "--max-length", type=int, default=defaults.max_length, help="longest natural sequence sampled (PPPL costs L^2)"
+    )
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="seeds every sample, shuffle and design")
+    parser.add_argument("--steps", type=int, help="denoising steps (None: one per generated residue)")
+    parser.add_argument("--sampler", default=defaults.sampler, help=f"sampling strategy: {', '.join(sorted(STRATEGIES))}")
+    parser.add_argument("--temperature", type=float, default=defaults.temperature, help="sampling temperature, 0 is greedy")
+    parser.add_argument("--threads", type=int, default=defaults.threads, help="mmseqs threads")
+    parser.add_argument("--external", type=Path, default=EXTERNAL_TEST_FASTA, help="external test FASTA (.gz)")
+    parser.add_argument(
+        "--workdir", type=Path, help="folder that keeps the training-set search database between runs (None: a temporary one)"
+    )
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    parser.set_defaults(run=run_eval)
+
+
+def run_eval(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from apps.protein.evaluate import EvalConfig, evaluate, format_report
+
+    try:
+        config = EvalConfig(
+            num_natural=args.num_natural,
+            num_designs=args.num_designs,
+            max_length=args.max_length,
+            seed=args.seed,
+            steps=args.steps,
+            sampler=args.sampler,
+            temperature=args.temperature,
+            threads=args.threads,
+        )
+    except ValueError as error:
+        raise DesignError(str(error)) from None
+    report = evaluate(
+        args.data,
+        model=args.model,
+        scorer=args.scorer,
+        config=config,
+        workdir=args.workdir,
+        external=args.external,
+        device=args.device,
+    )
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
+
+
+def add_dashboard(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "dashboard", help="start the design dashboard (streamlit run dashboards/protein_app.py)"
+    )
+    parser.add_argument("--port", type=int, help="port to serve on (default: Streamlit's, 8501)")
+    parser.add_argument("--headless", action="store_true", help="do not open a browser")
+    parser.set_defaults(run=run_dashboard)
+
+
+def run_dashboard(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from dashboards.launch import launch
+
+    launch("protein_app.py", args.port, args.headless)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dlm-protein", description="Protein design with masked diffusion LMs.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -264,6 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_design(subparsers)
     add_score(subparsers)
     add_demo(subparsers)
+    add_eval(subparsers)
+    add_dashboard(subparsers)
     return parser
 
 
