@@ -6,6 +6,7 @@ dlm-code train --corpus data/code --tokenizer data/code-tokenizer --out runs/cod
 dlm-code infill path/to/file.py --model runs/code/model      (the file holds one <FILL>)
 dlm-code eval humaneval --mode single-line --limit 100 --model runs/code/model --json
 dlm-code demo
+dlm-code dashboard --port 8501
 """
 
 from __future__ import annotations
@@ -157,6 +158,13 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def dashboard(args: argparse.Namespace) -> int:
+    from dashboards.launch import launch
+
+    launch("code_app.py", args.port, args.headless)
+    return 0
+
+
 def _add_sampling(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", default=None, help="model folder (written by `dlm-code train`) or name (default: the shipped model)"
@@ -245,6 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
     show = commands.add_parser("demo", help="fill the hole of a bundled example file and show the candidates")
     _add_sampling(show)
     show.set_defaults(run=demo)
+
+    page = commands.add_parser("dashboard", help="start the infilling dashboard (streamlit run dashboards/code_app.py)")
+    page.add_argument("--port", type=_positive, default=None, help="port to serve on (default: Streamlit's, 8501)")
+    page.add_argument("--headless", action="store_true", help="do not open a browser")
+    page.set_defaults(run=dashboard)
     return parser
 
 

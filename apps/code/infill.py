@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from torch import Tensor
 from apps.code.fim import fit_context
 from apps.code.grammars import get_grammar, parses
 from apps.code.syntax import SyntaxRemasker, rank_key
-from shared_dlm import Canvas, Loaded, SamplerConfig, generate, load, make_strategy, registered_names
+from shared_dlm import Canvas, Loaded, SamplerConfig, StepRecord, generate, load, make_strategy, registered_names
 
 FILL = "<FILL>"  # where the hole is in a file given to `dlm-code infill`
 DEFAULT_MODEL = "code-default"
@@ -181,8 +182,12 @@ def infill(
     temperature: float = 0.5,
     seed: int = 0,
     device: torch.device | str = "cpu",
+    trace: Callable[[StepRecord], None] | None = None,
 ) -> list[Candidate]:
-    """Up to ``num`` distinct candidates for the code between ``prefix`` and ``suffix``, best first."""
+    """Up to ``num`` distinct candidates for the code between ``prefix`` and ``suffix``, best first.
+
+    ``trace`` receives every denoising step of the whole batch (one row per length tried and sample).
+    """
     get_grammar(language)  # unknown language: an error that lists the known ones
     if num < 1:
         raise ValueError(f"num must be at least 1, got {num}")
@@ -209,7 +214,7 @@ def infill(
     steps = max(lengths) + SPARE_STEPS if steps is None else steps
     config = SamplerConfig(steps=steps, strategy=make_strategy(sampler), temperature=temperature)
     generator = torch.Generator(device=device).manual_seed(seed)
-    out = generate(net, made.canvas, config, remasker=remasker, generator=generator)
+    out = generate(net, made.canvas, config, remasker=remasker, trace=trace, generator=generator)
 
     candidates = []
     for row, n in enumerate(made.lengths):

@@ -1,0 +1,40 @@
+"""Tiny random models saved as folders, as the dashboards' model inputs take them; built once a session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from apps.protein.alphabet import build_tokenizer
+from apps.protein.scoring import save_esm2
+from tests.code.infill_helpers import tiny_model_folder, tiny_tokenizer
+from tests.protein.conftest import tiny_esm2, tiny_generator
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_thread():
+    """The models are tiny: a second torch thread only adds contention."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def code_model(tmp_path_factory) -> Path:
+    return tiny_model_folder(tmp_path_factory.mktemp("code-model"), tiny_tokenizer(), max_len=128)
+
+
+@pytest.fixture(scope="session")
+def protein_model(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("protein-generator")
+    tiny_generator().save_pretrained(folder)
+    build_tokenizer().save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def protein_scorer(tmp_path_factory) -> Path:
+    return save_esm2(tiny_esm2(), tmp_path_factory.mktemp("protein-scorer"))
