@@ -18,7 +18,7 @@ import torch
 
 from apps.protein.alphabet import STANDARD_RESIDUES
 from apps.protein.cli import DEMO
-from apps.protein.design import DEFAULT_MODEL, DEFAULT_SCORER, design, load_generator, load_scorer
+from apps.protein.design import DEFAULT_MODEL, DEFAULT_SAMPLER, DEFAULT_SCORER, design, load_generator, load_scorer
 from apps.protein.fasta import Record, read_fasta
 from apps.protein.scoring import Scorer, embed
 from dashboards.protein_view import (
@@ -90,7 +90,7 @@ def form() -> dict | None:
                 "ESM-2 scorer", DEFAULT_SCORER, key="scorer",
                 help=f"a save_esm2 folder, a fair-esm checkpoint, a registered name, or '{NO_SCORER}' to skip ESM-2",
             )  # fmt: skip
-            sampler = st.selectbox("Sampler", SAMPLERS, index=SAMPLERS.index("confidence"), key="sampler")
+            sampler = st.selectbox("Sampler", SAMPLERS, index=SAMPLERS.index(DEFAULT_SAMPLER), key="sampler")
             steps = st.number_input("Steps (0: one per generated residue)", min_value=0, value=0, key="steps")
             temperature = st.number_input(
                 "Temperature (0: greedy)", min_value=0.0, value=1.0, step=0.1, key="temperature"

@@ -16,7 +16,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from apps.protein.corpus import DEFAULT_SOURCE, CorpusConfig, CorpusError, build_corpus
-from apps.protein.design import DEFAULT_MODEL, DEFAULT_SCORER, Design, DesignError, design, load_scorer
+from apps.protein.design import (
+    DEFAULT_MODEL,
+    DEFAULT_SAMPLER,
+    DEFAULT_SCORER,
+    Design,
+    DesignError,
+    design,
+    load_scorer,
+)
 from apps.protein.fasta import FastaError, Record, read_fasta, write_fasta
 from apps.protein.properties import properties
 from apps.protein.tools import ToolError
@@ -124,7 +132,7 @@ def add_design(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print the designs as a JSON list")
     _model_arguments(parser)
     parser.add_argument("--steps", type=int, help="denoising steps (None: one per generated residue)")
-    parser.add_argument("--sampler", default="confidence", help=f"sampling strategy: {', '.join(sorted(STRATEGIES))}")
+    parser.add_argument("--sampler", default=DEFAULT_SAMPLER, help=f"sampling strategy: {', '.join(sorted(STRATEGIES))}")
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature, 0 is greedy")
     parser.add_argument("--forbid", default="", metavar="RESIDUES", help="residues never placed outside the motifs, e.g. C")
     parser.add_argument(

@@ -37,7 +37,7 @@ from datasets import DatasetDict, load_from_disk
 
 from apps.protein.alphabet import STANDARD_RESIDUES
 from apps.protein.corpus import SPLITS, CorpusConfig, CorpusError
-from apps.protein.design import DEFAULT_MODEL, DEFAULT_SCORER, design, load_generator, load_scorer
+from apps.protein.design import DEFAULT_MODEL, DEFAULT_SAMPLER, DEFAULT_SCORER, design, load_generator, load_scorer
 from apps.protein.external import EXTERNAL_TEST_FASTA, external_test_set
 from apps.protein.homology import options as relative_options
 from apps.protein.properties import composition_kl, mean_pairwise_identity
@@ -63,7 +63,7 @@ class EvalConfig:
     max_length: int = 400  # residues: exact PPPL costs L forward passes of L tokens a sequence
     seed: int = 0
     steps: int | None = None
-    sampler: str = "confidence"
+    sampler: str = DEFAULT_SAMPLER
     temperature: float = 1.0
     threads: int = 2  # mmseqs
 
