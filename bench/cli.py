@@ -1,4 +1,4 @@
-"""`dlm-bench`: benchmarks that print ratios measured in one run."""
+"""`dlm-bench`: benchmarks that print ratios measured in one run (`forward`: the denoiser's ceiling; `sample`: samplers)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,82 @@ def forward_command(args) -> None:
               f"{r['flops_per_s'] / 1e12:.2f} TFLOP/s ({mfu})")
 
 
+TASK_DEFAULTS = {  # inputs, rows per input, temperature: the apps' own defaults where they have one
+    "code": {"num_inputs": 20, "num": 4, "temperature": 0.5, "model": "code-default"},
+    "protein": {"num_inputs": 4, "num": 8, "temperature": 1.0, "model": "protein-default"},
+}
+
+
+def _task(args, device: torch.device):
+    """The benchmark task with its models loaded; errors say what to pass."""
+    defaults = TASK_DEFAULTS[args.task]
+    model = args.model or defaults["model"]
+    num_inputs = args.num_inputs or defaults["num_inputs"]
+    num = args.num or defaults["num"]
+    temperature = defaults["temperature"] if args.temperature is None else args.temperature
+    if args.task == "code":
+        from apps.code.infill import resolve_model
+        from bench.sample_code import CodeTask
+
+        try:
+            loaded = resolve_model(model, device)
+        except (FileNotFoundError, ValueError) as err:
+            raise SystemExit(f"dlm-bench sample: {err}") from None
+        if getattr(loaded.tokenizer, "eoi_token_id", None) is None:
+            raise SystemExit(f"dlm-bench sample: {loaded.path} has no code tokenizer with <eoi>: pass a code model folder")
+        return CodeTask(loaded, num_inputs, args.seed, num, temperature), model
+    from apps.protein.design import DesignError, load_generator, load_scorer
+    from bench.sample_protein import ProteinTask
+
+    scorer = None if args.scorer.lower() == "none" else args.scorer
+    try:
+        generator, esm = load_generator(model, device), load_scorer(scorer, device)
+    except DesignError as err:
+        raise SystemExit(f"dlm-bench sample: {err}") from None
+    return ProteinTask(generator, esm, num_inputs, args.seed, num=num, temperature=temperature), model
+
+
+def sample_command(args) -> None:
+    from dataclasses import asdict
+
+    from bench.forward import device_name
+    from bench.sample import MODES, Settings, bench_sample
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("dlm-bench: --device cuda was asked for but no CUDA device is visible")
+    for name in ("num_inputs", "num", "refresh_every", "block_length"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise SystemExit(f"dlm-bench sample: --{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if not 0.0 <= args.threshold <= 1.0:
+        raise SystemExit(f"dlm-bench sample: --threshold must lie in [0, 1], got {args.threshold}")
+    device = torch.device(args.device)
+    task, model = _task(args, device)
+    settings = Settings(args.threshold, args.refresh_every, args.block_length, args.compile)
+    report = {"task": args.task, "device": device_name(device), "model": str(model), **bench_sample(task, settings)}
+    report["settings"] = {
+        **asdict(settings),
+        "num_inputs": task.num_inputs,
+        "rows_per_input": task.num * (len(task.lengths()) if args.task == "code" else 1),
+        "temperature": task.temperature,
+        "seed": args.seed,
+        "precision": "bf16 autocast" if device.type == "cuda" else "fp32",
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        **({"hole_lengths": task.lengths(), "inputs": "HumanEval single-line infilling"} if args.task == "code" else
+           {"length": task.length, "motif": task.motif, "scorer": args.scorer}),
+    }  # fmt: skip
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    print(f"{args.task} on {report['device']}, model {model}")
+    for mode in MODES:
+        r = report["modes"][mode]
+        quality = ", ".join(f"{k} {v:.3f}" for k, v in r["quality"].items())
+        remask = f", remasker {100 * r['remask_share']:.1f}% of the time" if "remask_share" in r else ""
+        print(f"  {mode:15s} {r['tokens_per_s']:9.1f} tokens/s  {r['forwards_per_token']:.3f} forwards/token  "
+              f"x{report['speedups'][mode]:.2f}  {quality}{remask}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="dlm-bench", description="Benchmarks of the diffusion suite.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -48,6 +124,21 @@ def main(argv: list[str] | None = None) -> None:
     fwd.add_argument("--seconds", type=float, default=3.0, help="time per batch size")
     fwd.add_argument("--json", action="store_true")
     fwd.set_defaults(run=forward_command)
+    smp = sub.add_parser("sample", help="sampler tokens/s: one token per step, parallel, parallel with cached context")
+    smp.add_argument("--task", choices=["code", "protein"], required=True)
+    smp.add_argument("--device", choices=["cpu", "cuda"], default="cuda" if torch.cuda.is_available() else "cpu")
+    smp.add_argument("--model", default=None, help="model folder or registered name (default: code-default / protein-default)")
+    smp.add_argument("--scorer", default="protein-scorer-default", help="protein: ESM-2 scorer folder or name, or none")
+    smp.add_argument("--num-inputs", type=int, default=None, help="HumanEval tasks (default 20) or protein seeds (default 4)")
+    smp.add_argument("--num", type=int, default=None, help="rows per input: per hole length for code (4), designs for protein (8)")
+    smp.add_argument("--seed", type=int, default=0)
+    smp.add_argument("--threshold", type=float, default=0.9, help="confidence threshold of the parallel modes")
+    smp.add_argument("--refresh-every", type=int, default=4, help="full forward at least every this many steps (cache)")
+    smp.add_argument("--block-length", type=int, default=None, help="semi-autoregressive blocks for every mode")
+    smp.add_argument("--temperature", type=float, default=None, help="default: the app's (code 0.5, protein 1.0)")
+    smp.add_argument("--compile", action="store_true", help="torch.compile the denoiser (GPU)")
+    smp.add_argument("--json", action="store_true")
+    smp.set_defaults(run=sample_command)
     args = parser.parse_args(argv)
     args.run(args)
 

@@ -14,18 +14,21 @@ from shared_dlm.loading import (
     registered_names,
     resolve,
 )
-from shared_dlm.model import Denoiser, DenoiserConfig, SupportsDenoise, TokenSpec
+from shared_dlm.model import Denoiser, DenoiserConfig, KVCache, SupportsDenoise, TokenSpec
 from shared_dlm.process import Elbo, diffusion_loss, mask_tokens, masked_nll, sample_times
 from shared_dlm.sampling import (
     STRATEGIES,
     Ancestral,
     Blocks,
     Confidence,
+    Factor,
+    Fixed,
     ReMDM,
     SamplerConfig,
     StepRecord,
     StepState,
     Strategy,
+    Threshold,
     Trace,
     generate,
     make_strategy,
@@ -76,6 +79,9 @@ __all__ = [
     "Denoiser",
     "DenoiserConfig",
     "Elbo",
+    "Factor",
+    "Fixed",
+    "KVCache",
     "LinearSchedule",
     "LogLinearSchedule",
     "Loaded",
@@ -91,6 +97,7 @@ __all__ = [
     "StepState",
     "Strategy",
     "SupportsDenoise",
+    "Threshold",
     "TokenSpec",
     "Trace",
     "TrainConfig",

@@ -5,6 +5,11 @@ Pre-norm blocks (RMSNorm), rotary position embeddings, attention through
 conditioning is off by default: for absorbing-state diffusion the clean-data conditional does not
 depend on t (RADD, Ou et al. 2024, Thm. 1), the mask pattern already carries it.
 
+Cached context (Fast-dLLM's DualCache, Wu et al. 2025; dKV-Cache, Ma et al. 2025): a forward given an
+empty `KVCache` keeps every layer's keys and values; a forward given a filled one runs the transformer only
+at `positions`, whose fresh keys and values overwrite theirs in the cache, and attends to the cached ones
+of every other position, before and after them alike (bidirectional).
+
 It is a `transformers.PreTrainedModel`, registered with the Auto classes, so `save_pretrained`
 writes config.json + model.safetensors and `from_pretrained` reads them.
 """
@@ -12,7 +17,7 @@ writes config.json + model.safetensors and `from_pretrained` reads them.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -30,6 +35,17 @@ class TokenSpec:
     mask_id: int
     pad_id: int | None
     max_len: int
+
+
+@dataclass
+class KVCache:
+    """Every layer's keys (rotary applied) and values, (B, H, L, D/H) each; empty until a forward fills it."""
+
+    layers: list[tuple[Tensor, Tensor]] = field(default_factory=list)
+
+    @property
+    def filled(self) -> bool:
+        return bool(self.layers)
 
 
 @runtime_checkable
@@ -109,14 +125,24 @@ class Attention(nn.Module):
         self.out = nn.Linear(config.hidden_size, config.hidden_size, bias=False)
         self.dropout = config.dropout
 
-    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, key_mask: Tensor | None) -> Tensor:
-        b, length, d = x.shape  # (B, L, D)
+    def forward(
+        self, x: Tensor, cos: Tensor, sin: Tensor, key_mask: Tensor | None, cached: tuple[Tensor, Tensor, Tensor] | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """x: (B, Q, D), the output and this layer's keys and values (B, H, Q, D/H). With `cached`
+        (keys, values, index (B, H, Q, D/H)) the fresh keys and values are written into the cached ones at
+        `index` and the queries attend to all of them."""
+        b, length, d = x.shape  # (B, Q, D)
         q, k, v = self.qkv(x).view(b, length, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        keys, values = k, v
+        if cached is not None:
+            keys, values, index = cached
+            keys.scatter_(2, index, k.to(keys.dtype))
+            values.scatter_(2, index, v.to(values.dtype))
         y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=key_mask, dropout_p=self.dropout if self.training else 0.0
-        )  # (B, H, L, D/H)
-        return self.out(y.transpose(1, 2).reshape(b, length, d))
+            q, keys, values, attn_mask=key_mask, dropout_p=self.dropout if self.training else 0.0
+        )  # (B, H, Q, D/H)
+        return self.out(y.transpose(1, 2).reshape(b, length, d)), k, v
 
 
 class FeedForward(nn.Module):
@@ -141,9 +167,13 @@ class Block(nn.Module):
         self.mlp = FeedForward(config)
         self.drop = nn.Dropout(config.dropout)
 
-    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, key_mask: Tensor | None) -> Tensor:
-        x = x + self.drop(self.attn(self.norm1(x), cos, sin, key_mask))
-        return x + self.drop(self.mlp(self.norm2(x)))
+    def forward(
+        self, x: Tensor, cos: Tensor, sin: Tensor, key_mask: Tensor | None, cached: tuple[Tensor, Tensor, Tensor] | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """x: (B, Q, D) -> the block's output and its attention's keys and values (see `Attention`)."""
+        y, k, v = self.attn(self.norm1(x), cos, sin, key_mask, cached)
+        x = x + self.drop(y)
+        return x + self.drop(self.mlp(self.norm2(x))), k, v
 
 
 class TimeEmbedding(nn.Module):
@@ -170,6 +200,7 @@ class Denoiser(PreTrainedModel):
     _supports_sdpa = True
     _no_split_modules = ["Block"]
     _tied_weights_keys = {"lm_head.weight": "embed.weight"}
+    supports_cache = True  # forward takes `cache` and `positions` (samplers fall back to full forwards without)
 
     def __init__(self, config: DenoiserConfig):
         super().__init__(config)
@@ -203,21 +234,47 @@ class Denoiser(PreTrainedModel):
     def get_output_embeddings(self) -> nn.Linear:
         return self.lm_head
 
-    def forward(self, input_ids: Tensor, t: Tensor | None = None, attention_mask: Tensor | None = None) -> Tensor:
-        """input_ids: (B, L); t: (B,) or None; attention_mask: (B, L) bool, False on padding -> (B, L, V)."""
+    def forward(
+        self,
+        input_ids: Tensor,
+        t: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        cache: KVCache | None = None,
+        positions: Tensor | None = None,
+    ) -> Tensor:
+        """input_ids: (B, L); t: (B,) or None; attention_mask: (B, L) bool, False on padding -> (B, L, V).
+
+        positions: (B, Q) long, distinct in each row: return the logits there only, (B, Q, V). cache: an
+        empty KVCache is filled with every layer's keys and values of all L positions; with a filled one
+        (from a forward on a canvas of the same shape), only `positions` go through the transformer, at
+        their true rotary positions, their keys and values replace theirs in the cache, and they attend to
+        the cached keys and values of every other position. A filled cache needs `positions`.
+        """
         length = input_ids.shape[1]
         if length > self.config.max_position_embeddings:
             raise ValueError(f"sequence length {length} exceeds max_position_embeddings {self.config.max_position_embeddings}")
-        x = self.embed(input_ids)
+        partial = cache is not None and cache.filled
+        if partial and positions is None:
+            raise ValueError("a filled KVCache needs the positions to recompute")
+        x = self.embed(input_ids if not partial else input_ids.gather(1, positions))  # (B, L or Q, D)
         if self.time_embed is not None:
             if t is None:
                 raise ValueError("this denoiser was built with time_conditioning=True and needs t")
             x = x + self.time_embed(t).to(x.dtype)[:, None, :]
         head_dim = self.config.hidden_size // self.config.num_attention_heads
-        cos, sin = rotary_tables(length, head_dim, self.config.rope_theta, x.device, x.dtype)
+        cos, sin = rotary_tables(length, head_dim, self.config.rope_theta, x.device, x.dtype)  # (L, D/H/2)
+        if partial:
+            cos, sin = cos[positions][:, None], sin[positions][:, None]  # (B, 1, Q, D/H/2): the true positions
+            index = positions[:, None, :, None].expand(-1, self.config.num_attention_heads, -1, head_dim)
         key_mask = None if attention_mask is None else attention_mask.bool()[:, None, None, :]  # (B, 1, 1, L)
-        for block in self.blocks:
-            x = block(x, cos, sin, key_mask)
+        for layer, block in enumerate(self.blocks):
+            cached = (*cache.layers[layer], index) if partial else None
+            x, k, v = block(x, cos, sin, key_mask, cached)
+            if cache is not None and not partial:
+                # keys in the values' dtype (rotary makes them fp32 under autocast); values copied: written in place later
+                cache.layers.append((k.to(v.dtype), v.clone(memory_format=torch.contiguous_format)))
+        if positions is not None and not partial:
+            x = x.gather(1, positions[..., None].expand(-1, -1, x.shape[-1]))  # (B, Q, D)
         return self.lm_head(self.norm(x))
 
 

@@ -5,18 +5,22 @@ from shared_dlm.sampling.base import STRATEGIES, StepState, Strategy, make_strat
 from shared_dlm.sampling.blocks import Blocks
 from shared_dlm.sampling.confidence import Confidence, confidence
 from shared_dlm.sampling.loop import SamplerConfig, StepRecord, Trace, filter_logits, generate
+from shared_dlm.sampling.parallel import Factor, Fixed, Threshold
 from shared_dlm.sampling.remdm import ReMDM
 
 __all__ = [
     "Ancestral",
     "Blocks",
     "Confidence",
+    "Factor",
+    "Fixed",
     "ReMDM",
     "STRATEGIES",
     "SamplerConfig",
     "StepRecord",
     "StepState",
     "Strategy",
+    "Threshold",
     "Trace",
     "confidence",
     "filter_logits",

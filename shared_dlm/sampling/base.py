@@ -2,7 +2,9 @@
 
 The loop (loop.py) runs the model and draws a proposal x_0 for every position; a strategy only decides
 which masked positions take their proposal now (`commit`), and, for remasking samplers, which generated
-tokens go back to the mask (`remask`).
+tokens go back to the mask (`remask`). Schedule-based strategies spread the masked positions over the
+steps they are given; adaptive ones (`adaptive = True`: threshold, factor, fixed) commit as many as the
+confidences allow, so that `steps` is only an upper bound.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, ClassVar
 
 import torch
 from torch import Tensor
@@ -22,8 +24,10 @@ class StepState:
     num_steps: int
     masked: Tensor  # (B, L) bool: free positions still masked, the candidates to commit
     generated: Tensor  # (B, L) bool: free positions holding a generated token
-    probs: Tensor  # (B, L, V) float: the model's distribution after temperature, top-k/p and allowed sets
-    x0: Tensor  # (B, L) long: the proposal drawn from probs at every position
+    # (B, L, V) float: the model's distribution after temperature, top-k/p and allowed sets, fresh at every
+    # position of the strategy's `window`; elsewhere it may be stale (cached steps) or zero (fixed positions)
+    probs: Tensor
+    x0: Tensor  # (B, L) long: the proposal drawn from probs at every masked position, the current token elsewhere
     generator: torch.Generator | None
 
     @property
@@ -48,6 +52,14 @@ class StepState:
 
 class Strategy(ABC):
     """Decides which masked positions to commit at a step; may send generated tokens back to the mask."""
+
+    adaptive: ClassVar[bool] = False  # commits as many as the confidences allow: `steps` is only a bound
+
+    def window(self, masked: Tensor, generated: Tensor, step: int, num_steps: int) -> Tensor:
+        """(B, L) bool, a subset of `masked`: the positions `commit` may choose at this step. It is asked
+        before the forward; a cached forward recomputes only these (and those committed since the
+        cache's refresh), so blockwise strategies narrow it to the current block."""
+        return masked
 
     @abstractmethod
     def commit(self, state: StepState) -> Tensor:

@@ -1,10 +1,12 @@
 """The one denoising loop shared by every sampler.
 
-Each step: run the denoiser on the canvas, turn its logits into a distribution per position
-(temperature, top-k, top-p, allowed sets; the mask and pad tokens are never proposed), draw a proposal x_0
-everywhere, let the strategy pick the masked positions to commit and the generated ones to remask,
-then let the optional Remasker hook send positions back to the mask while steps remain. Fixed
-positions are never written. The last step commits every position still masked.
+Each step: run the denoiser on the canvas (forward.py: full, or on cached context), turn its logits into
+a distribution per free position (temperature, top-k, top-p, allowed sets; the mask and pad tokens are
+never proposed), draw a proposal x_0 at the masked ones, let the strategy pick the masked positions to
+commit and the generated ones to remask, then let the optional Remasker hook send positions back to the
+mask while steps remain. Fixed positions are never written. The loop stops as soon as nothing is masked;
+the last step commits every position still masked. Without the cache every step works on tensors of the
+same shapes (the free positions are fixed for the call): no step waits on a data-dependent shape.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from shared_dlm.canvas import Canvas, CanvasError, Remasker
 from shared_dlm.model import TokenSpec
 from shared_dlm.sampling.base import StepState, Strategy
 from shared_dlm.sampling.confidence import Confidence
+from shared_dlm.sampling.forward import Forwards
 
 
 @dataclass
@@ -29,6 +32,10 @@ class SamplerConfig:
     temperature: float = 1.0  # 0 means greedy
     top_k: int | None = None
     top_p: float | None = None
+    cache: bool = False  # reuse the context's keys and values across steps (forward.py); Denoiser models only
+    refresh_every: int = 4  # with the cache: a full forward at least every this many steps
+    autocast: bool = True  # run the denoiser under bf16 autocast on CUDA (no effect on a CPU)
+    compile: bool = False  # torch.compile the denoiser in place on first use; compiling takes a minute or more
 
     def validate(self) -> None:
         if self.steps < 1:
@@ -39,6 +46,8 @@ class SamplerConfig:
             raise ValueError(f"top_k must be at least 1, got {self.top_k}")
         if self.top_p is not None and not 0.0 < self.top_p <= 1.0:
             raise ValueError(f"top_p must lie in (0, 1], got {self.top_p}")
+        if self.refresh_every < 1:
+            raise ValueError(f"refresh_every must be at least 1 step, got {self.refresh_every}")
 
 
 @dataclass
@@ -51,6 +60,7 @@ class StepRecord:
     remasked: Tensor  # generated positions the strategy sent back to the mask (ReMDM)
     hook_remasked: Tensor  # positions the Remasker hook sent back to the mask
     logp: Tensor  # log-probability of each position's current token when it was committed (0 if fixed)
+    cached: bool = False  # the step's forward ran on cached context (only the positions that can change)
 
 
 class Trace(list):
@@ -78,31 +88,35 @@ def filter_logits(logits: Tensor, temperature: float, top_k: int | None, top_p: 
 
 def propose(
     logits: Tensor,
+    index: Tensor,
     canvas: Canvas,
     masked: Tensor,
     spec: TokenSpec,
     config: SamplerConfig,
     generator: torch.Generator | None,
-) -> tuple[Tensor, Tensor]:
-    """Distribution (B, L, V) at every position and a proposal (B, L) drawn at the masked ones (elsewhere
-    the current token); the mask and pad tokens are never proposed."""
+    probs: Tensor,
+) -> Tensor:
+    """From logits (B, Q, V) at the positions index (B, Q): write the distribution there into probs
+    (B, L, V) and return the proposal x0 (B, L), drawn at the masked positions, the current token elsewhere.
+    The mask and pad tokens are never proposed."""
     logits = logits.float()
     logits[..., spec.mask_id] = -math.inf
     if spec.pad_id is not None:
         logits[..., spec.pad_id] = -math.inf
     allowed = canvas.allowed_for_batch()
     if allowed is not None:
-        logits = logits.masked_fill(~allowed, -math.inf)
-    dead = torch.isinf(logits).all(-1)  # fixed positions may have empty sets: give them anything finite
-    logits[dead] = 0.0
+        logits = logits.masked_fill(~allowed.gather(1, index[..., None].expand_as(logits)), -math.inf)
+    dead = torch.isinf(logits).all(-1, keepdim=True)  # fixed positions may have empty sets: give them anything finite
+    logits = logits.masked_fill(dead, 0.0)
     logits = filter_logits(logits, config.temperature, config.top_k, config.top_p)
-    probs = logits.softmax(-1)
-    x0 = canvas.ids.clone()
+    dist = logits.softmax(-1)  # (B, Q, V)
+    probs.scatter_(1, index[..., None].expand_as(dist), dist)
     if config.temperature == 0:
-        x0[masked] = probs[masked].argmax(-1)
-    else:  # drawing only where something is masked: most of a step's sampling cost on long contexts
-        x0[masked] = torch.multinomial(probs[masked], 1, generator=generator).squeeze(-1)
-    return probs, x0
+        draw = dist.argmax(-1)
+    else:
+        draw = torch.multinomial(dist.flatten(0, 1), 1, generator=generator).view(index.shape)
+    current = canvas.ids.gather(1, index)
+    return canvas.ids.scatter(1, index, torch.where(masked.gather(1, index), draw, current))
 
 
 @torch.no_grad()  # not inference_mode: callers may feed the outputs to a model with autograd on
@@ -129,27 +143,30 @@ def generate(
     out = canvas.clone()
     ids = out.ids
     free = ~out.fixed if out.attention_mask is None else ~out.fixed & out.attention_mask
+    forwards = Forwards(model, free, out.attention_mask, config)
     logp = torch.zeros(ids.shape, device=device)
+    probs = torch.zeros(*ids.shape, spec.vocab_size, device=device)  # (B, L, V), written where logits are fresh
     for step in range(config.steps):
         masked = (ids == spec.mask_id) & free
         if not masked.any():
             break
-        t = torch.full((ids.shape[0],), 1.0 - step / config.steps, device=device)
-        logits = model(ids, t=t, attention_mask=out.attention_mask)  # (B, L, V)
-        probs, x0 = propose(logits, out, masked, spec, config, generator)
-        state = StepState(step, config.steps, masked, free & ~masked, probs, x0, generator)
         last = step == config.steps - 1
-        commit = masked if last else config.strategy.commit(state) & masked
+        window = masked if last else config.strategy.window(masked, free & ~masked, step, config.steps) & masked
+        t = torch.full((ids.shape[0],), 1.0 - step / config.steps, device=device)
+        logits, index, cached = forwards(ids, t, window, step, last)  # (B, Q, V), (B, Q)
+        x0 = propose(logits, index, out, masked, spec, config, generator, probs)
+        state = StepState(step, config.steps, masked, free & ~masked, probs, x0, generator)
+        commit = masked if last else config.strategy.commit(state) & window
         remasked = torch.zeros_like(masked) if last else config.strategy.remask(state) & state.generated
-        ids[commit] = x0[commit]
-        logp[commit] = probs.gather(-1, x0[..., None]).squeeze(-1)[commit].clamp_min(1e-30).log()
-        ids[remasked] = spec.mask_id
+        ids.copy_(torch.where(commit, x0, ids).masked_fill_(remasked, spec.mask_id))
+        logp = torch.where(commit, probs.gather(-1, x0[..., None]).squeeze(-1).clamp_min(1e-30).log(), logp)
         hook_remasked = torch.zeros_like(masked)
         if remasker is not None and not last:
             hook_remasked = remasker(out, step).to(device) & free & (ids != spec.mask_id)
-            ids[hook_remasked] = spec.mask_id
-        logp[remasked | hook_remasked] = 0.0
+            ids.masked_fill_(hook_remasked, spec.mask_id)
+        logp.masked_fill_(remasked | hook_remasked, 0.0)
         if trace is not None:
-            trace(StepRecord(step, ids.cpu().clone(), commit.cpu(), remasked.cpu(), hook_remasked.cpu(), logp.cpu().clone()))
+            record = StepRecord(step, ids.cpu().clone(), commit.cpu(), remasked.cpu(), hook_remasked.cpu(), logp.cpu().clone(), cached)
+            trace(record)
     out.logp = logp
     return out

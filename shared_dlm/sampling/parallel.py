@@ -1,0 +1,84 @@
+"""Parallel decoding: commit as many masked positions per step as the model's confidence allows.
+
+Confidence-aware parallel decoding (Fast-dLLM, Wu et al. 2025, arXiv:2505.22618): commit every masked
+position whose proposal has probability above a threshold, and at least the most confident one, so that
+each step makes progress. Its factor-based variant rests on the paper's theorem that greedy parallel
+decoding of n tokens agrees with sequential decoding when each has confidence above 1 - eps with
+(n + 1) eps <= 1: with the candidates' confidences sorted c_1 >= c_2 >= ..., commit the largest n with
+(n + 1)(1 - c_n) < f. The model-free baseline commits a fixed number k of the most confident positions per
+step. All three are adaptive: they stop when nothing is left, so `SamplerConfig.steps` only bounds them
+(the last step still commits everything).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from shared_dlm.sampling.base import (
+    StepState,
+    Strategy,
+    register_strategy,
+    top_k_per_row,
+)
+from shared_dlm.sampling.confidence import confidence
+
+
+def _most_confident(score: Tensor, candidates: Tensor) -> Tensor:
+    """(B, L) bool: each row's most confident candidate (none in a row without candidates)."""
+    return top_k_per_row(score, candidates, torch.ones(score.shape[0], dtype=torch.long, device=score.device))
+
+
+@register_strategy("threshold")
+@dataclass
+class Threshold(Strategy):
+    threshold: float = 0.9
+
+    adaptive = True
+
+    def __post_init__(self):
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"threshold must lie in [0, 1], got {self.threshold}")
+
+    def commit(self, state: StepState) -> Tensor:
+        score = confidence(state.probs, state.x0, "prob")  # (B, L)
+        return (state.masked & (score > self.threshold)) | _most_confident(score, state.masked)
+
+
+@register_strategy("factor")
+@dataclass
+class Factor(Strategy):
+    factor: float = 1.0
+
+    adaptive = True
+
+    def __post_init__(self):
+        if self.factor <= 0.0:
+            raise ValueError(f"factor must be positive, got {self.factor}")
+
+    def commit(self, state: StepState) -> Tensor:
+        score = confidence(state.probs, state.x0, "prob")  # (B, L)
+        ranked = score.masked_fill(~state.masked, 0.0).sort(dim=-1, descending=True).values  # c_1 >= c_2 >= ...
+        n = torch.arange(1, score.shape[1] + 1, device=score.device)
+        fits = ((n + 1) * (1.0 - ranked) < self.factor) & (n <= state.masked.sum(-1, keepdim=True))
+        count = (fits * n).amax(-1).clamp_min(1)  # (B,): the largest n that fits, at least one
+        return top_k_per_row(score, state.masked, count)
+
+
+@register_strategy("fixed")
+@dataclass
+class Fixed(Strategy):
+    k: int = 1
+
+    adaptive = True
+
+    def __post_init__(self):
+        if self.k < 1:
+            raise ValueError(f"fixed sampler: k must be at least 1 token per step, got {self.k}")
+
+    def commit(self, state: StepState) -> Tensor:
+        score = confidence(state.probs, state.x0, "prob")
+        k = torch.full((score.shape[0],), self.k, dtype=torch.long, device=score.device)
+        return top_k_per_row(score, state.masked, k)
