@@ -57,7 +57,8 @@ def test_infill_file_errors(folder, tmp_path, capsys, content, flags, message):
     assert message in capsys.readouterr().err
 
 
-def test_infill_needs_a_known_extension_and_a_model(folder, tmp_path, capsys):
+def test_infill_needs_a_known_extension_and_a_model(folder, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("apps.code.infill.registered_names", lambda: [])  # a checkout without the shipped model
     path = tmp_path / "notes.txt"
     path.write_text("x = <FILL>\n")
     assert main(["infill", str(path), "--model", str(folder)]) == 2
@@ -68,7 +69,8 @@ def test_infill_needs_a_known_extension_and_a_model(folder, tmp_path, capsys):
     assert main(["infill", str(tmp_path / "missing.py"), "--model", str(folder)]) == 2
 
 
-def test_demo_shows_ranked_candidates(folder, capsys):
+def test_demo_shows_ranked_candidates(folder, capsys, monkeypatch):
+    monkeypatch.setattr("apps.code.infill.registered_names", lambda: [])  # a checkout without the shipped model
     assert main(["demo"]) == 2
     assert "no default code model is shipped yet" in capsys.readouterr().err
     assert main(["demo", "--model", str(folder), *FAST]) == 0
