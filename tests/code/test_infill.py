@@ -1,5 +1,6 @@
 """`infill` with a tiny random model: candidates ranked parses-first, context kept, seeds reproduce, errors for people."""
 
+import importlib
 import math
 
 import pytest
@@ -108,7 +109,7 @@ def test_default_lengths_stop_at_the_slots_the_model_was_trained_with(tmp_path, 
 
 
 def test_errors_name_the_problem(loaded, tmp_path, monkeypatch):
-    monkeypatch.setattr("apps.code.infill.registered_names", lambda: [])  # a checkout without the shipped model
+    monkeypatch.setattr(importlib.import_module("apps.code.infill"), "registered_names", lambda: [])  # a checkout without the shipped model
     with pytest.raises(ValueError, match="unknown language 'cobol'; known: c, go, java, javascript, python, rust"):
         infill("x = ", "\n", "cobol", model=loaded)
     with pytest.raises(ValueError, match="empty model path"):

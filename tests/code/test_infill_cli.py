@@ -1,5 +1,6 @@
 """`dlm-code infill`, `demo` and `eval humaneval` through `main`, with a tiny random model built in the test."""
 
+import importlib
 import json
 
 import pytest
@@ -58,7 +59,7 @@ def test_infill_file_errors(folder, tmp_path, capsys, content, flags, message):
 
 
 def test_infill_needs_a_known_extension_and_a_model(folder, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("apps.code.infill.registered_names", lambda: [])  # a checkout without the shipped model
+    monkeypatch.setattr(importlib.import_module("apps.code.infill"), "registered_names", lambda: [])  # a checkout without the shipped model
     path = tmp_path / "notes.txt"
     path.write_text("x = <FILL>\n")
     assert main(["infill", str(path), "--model", str(folder)]) == 2
@@ -70,7 +71,7 @@ def test_infill_needs_a_known_extension_and_a_model(folder, tmp_path, capsys, mo
 
 
 def test_demo_shows_ranked_candidates(folder, capsys, monkeypatch):
-    monkeypatch.setattr("apps.code.infill.registered_names", lambda: [])  # a checkout without the shipped model
+    monkeypatch.setattr(importlib.import_module("apps.code.infill"), "registered_names", lambda: [])  # a checkout without the shipped model
     assert main(["demo"]) == 2
     assert "no default code model is shipped yet" in capsys.readouterr().err
     assert main(["demo", "--model", str(folder), *FAST]) == 0

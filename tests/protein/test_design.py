@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib
 import math
 
 import pytest
@@ -132,7 +133,7 @@ def test_bad_requests_are_named(generator_model, kwargs, message):
 
 
 def test_unshipped_defaults_say_what_to_pass(generator_model, monkeypatch):
-    monkeypatch.setattr("apps.protein.design.registered_names", lambda: [])  # a checkout without the shipped models
+    monkeypatch.setattr(importlib.import_module("apps.protein.design"), "registered_names", lambda: [])  # a checkout without the shipped models
     with pytest.raises(DesignError, match=f"no default protein model \\('{DEFAULT_MODEL}'\\) is shipped yet: pass model=PATH"):
         design(LENGTH)
     with pytest.raises(DesignError, match=f"no default ESM-2 scorer \\('{DEFAULT_SCORER}'\\).*scorer=None"):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib
 import json
 
 import pytest
@@ -66,7 +67,7 @@ def test_design_errors_leave_no_file(tmp_path, capsys, generator_dir, argv, mess
 
 
 def test_design_without_a_shipped_model_says_what_to_pass(capsys, monkeypatch):
-    monkeypatch.setattr("apps.protein.design.registered_names", lambda: [])  # a checkout without the shipped models
+    monkeypatch.setattr(importlib.import_module("apps.protein.design"), "registered_names", lambda: [])  # a checkout without the shipped models
     assert main(["design", "--length", "10"]) == 1
     assert "no default protein model ('protein-default') is shipped yet" in capsys.readouterr().err
 
@@ -104,7 +105,8 @@ def test_score_bad_input(tmp_path, capsys, scorer_dir, text, message):
     assert err.startswith("dlm-protein score: error:") and message in err
 
 
-def test_demo_needs_a_model_until_one_is_shipped(capsys):
+def test_demo_needs_a_model_where_none_is_shipped(capsys, monkeypatch):
+    monkeypatch.setattr(importlib.import_module("apps.protein.design"), "registered_names", lambda: [])
     assert main(["demo"]) == 1
     assert "no default protein model" in capsys.readouterr().err
 
