@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from apps.code.languages import LANGUAGES
+from shared_dlm import STRATEGIES
 
 DEMO = Path(__file__).with_name("examples") / "demo.py.in"
 
@@ -171,7 +172,9 @@ def _add_sampling(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--num", type=_positive, default=4, help="candidates per hole length tried (default 4)")
     parser.add_argument("--steps", type=_positive, default=None, help="denoising steps (default: most slots + 8)")
-    parser.add_argument("--sampler", default="confidence", help="confidence, ancestral or remdm (default confidence)")
+    parser.add_argument(
+        "--sampler", default="confidence", help=f"one of {', '.join(sorted(STRATEGIES))} (default confidence)"
+    )
     parser.add_argument("--temperature", type=float, default=0.5, help="0 is greedy (default 0.5)")
     parser.add_argument(
         "--no-syntax-remask",

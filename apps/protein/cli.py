@@ -109,8 +109,9 @@ def _scorer(value: str) -> str | None:
 def _model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL, help="generator: a registered name or a model folder")
     parser.add_argument(
-        "--scorer", type=_scorer, default=DEFAULT_SCORER,
-        help="ESM-2 scorer: a registered name, a save_esm2 folder, a fair-esm checkpoint, or 'none' to skip ESM scoring",
+        "--scorer", "--esm", type=_scorer, default=DEFAULT_SCORER,
+        help="ESM-2 scorer: a registered name, a save_esm2 folder, a fair-esm checkpoint, an esm.pretrained name in "
+        "the torch-hub cache, or 'none' to skip ESM scoring",
     )  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="seeds the motif placements and the sampler")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
@@ -193,7 +194,8 @@ def add_score(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("fasta", type=Path, metavar="FASTA", help="sequences to score (20 standard residues)")
     parser.add_argument("--reference", type=Path, metavar="FASTA", help="natural sequences for embedding similarity")
     parser.add_argument(
-        "--scorer", default=DEFAULT_SCORER, help="ESM-2: a registered name, a save_esm2 folder or a fair-esm checkpoint"
+        "--scorer", "--esm", default=DEFAULT_SCORER,
+        help="ESM-2: a registered name, a save_esm2 folder, a fair-esm checkpoint or a cached esm.pretrained name",
     )
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     parser.add_argument("--json", action="store_true", help="print a JSON list, one object per sequence")
@@ -277,7 +279,8 @@ def add_eval(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", type=Path, required=True, help="a corpus folder written by `dlm-protein corpus`")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="generator: a registered name or a model folder")
     parser.add_argument(
-        "--scorer", default=DEFAULT_SCORER, help="ESM-2: a registered name, a save_esm2 folder or a fair-esm checkpoint"
+        "--scorer", "--esm", default=DEFAULT_SCORER,
+        help="ESM-2: a registered name, a save_esm2 folder, a fair-esm checkpoint or a cached esm.pretrained name",
     )
     parser.add_argument("--num-natural", type=int, default=defaults.num_natural, help="sequences a scorer-check set")
     parser.add_argument("--num-designs", type=int, default=defaults.num_designs, help="sequences a generation set")

@@ -1,0 +1,64 @@
+"""The default models that ship inside the package: present, small, loadable strictly, and usable by the
+apps' demos with no model argument (what a user runs first)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import torch
+
+import apps.code
+import apps.protein
+from apps.code.cli import main as code_main
+from apps.protein.alphabet import STANDARD_RESIDUES
+from apps.protein.cli import main as protein_main
+from apps.protein.scoring import load_esm
+from shared_dlm import load, registered_names
+
+LIMIT = 25 * 1000 * 1000  # bytes a shipped model may take
+
+
+@pytest.fixture(autouse=True)
+def two_threads():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(min(threads, 2))
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("folder", [apps.code.SHIPPED_MODEL, apps.protein.SHIPPED_GENERATOR, apps.protein.SHIPPED_SCORER])
+def test_shipped_models_are_small_and_say_how_they_were_made(folder):
+    assert folder.is_dir(), f"{folder} is missing"
+    assert sum(f.stat().st_size for f in folder.iterdir()) < LIMIT
+    record = json.loads((folder / "training.json").read_text())
+    assert record["step"] > 0 and record["train_config"]["max_steps"] == record["step"]
+
+
+def test_defaults_are_registered_and_load_strictly():
+    assert {"code-default", "protein-default", "protein-scorer-default"} <= set(registered_names())
+    code = load("code-default")
+    assert code.tokenizer.eoi_token_id is not None and (apps.code.SHIPPED_MODEL / "infill.json").is_file()
+    generator = load("protein-default")
+    assert generator.model.spec.vocab_size == 33
+    scorer = load_esm(apps.protein.SHIPPED_SCORER)
+    assert scorer.num_layers >= 1
+
+
+@pytest.mark.slow
+def test_code_demo_runs_on_the_shipped_model(capsys):
+    assert code_main(["demo", "--num", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "the default model" in printed and re.search(r"#1 +(parses|does not parse), score -?\d", printed)
+
+
+@pytest.mark.slow
+def test_protein_demo_keeps_the_motifs_with_the_shipped_models(capsys):
+    assert protein_main(["demo", "--num", "2"]) == 0
+    printed = capsys.readouterr().out
+    sequences = re.findall(rf"\b[{STANDARD_RESIDUES}{STANDARD_RESIDUES.lower()}]{{120}}$", printed, re.M)
+    assert len(sequences) == 2
+    for sequence in sequences:  # the table writes motif residues in lower case: HEXXHXXGXXH at 50, GGSGGS floating
+        assert [sequence[i] for i in (49, 50, 53, 56, 59)] == list("hehgh")
+        assert "ggsggs" in sequence[79:110]
