@@ -9,42 +9,27 @@ stops at once).
 
 from __future__ import annotations
 
-import math
 import random
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
-from torch import Tensor
 
 from apps.code.evaluate import normalise
 from apps.code.grammars import parses
 from apps.code.infill import (
-    DEFAULT_LENGTHS,
     SPARE_STEPS,
     HoleCanvas,
     hole_canvas,
+    hole_lengths,
+    hole_remasker,
+    ranked_candidates,
     trained_slots,
 )
-from apps.code.syntax import SyntaxRemasker, rank_key
 from apps.code.tasks import InfillTask, infill_tasks
 from bench.sample import Input
 from shared_dlm import Canvas, Loaded
 
 LANGUAGE = "python"
-
-
-class _UpToFirstEoi:
-    """Shows the remasker each row's hole as it will be read, ``<eoi>`` from the first one on (as infill does)."""
-
-    def __init__(self, remasker: SyntaxRemasker, hole: slice, eoi_id: int):
-        self.remasker, self.hole, self.eoi_id = remasker, hole, eoi_id
-
-    def __call__(self, canvas: Canvas, step: int) -> Tensor:
-        ids = canvas.ids.clone()  # (B, L)
-        hole = ids[:, self.hole]
-        hole[(hole == self.eoi_id).cumsum(-1) > 0] = self.eoi_id
-        ids[:, self.hole] = hole
-        return self.remasker(replace(canvas, ids=ids), step)
 
 
 @dataclass
@@ -61,8 +46,8 @@ class CodeTask:
 
     def lengths(self) -> list[int]:
         """infill's default hole lengths: those up to the most slots the model was trained with."""
-        most = trained_slots(self.loaded.path, self.model.spec.max_len)
-        return [n for n in DEFAULT_LENGTHS if n <= most] or [most]
+        window = self.model.spec.max_len
+        return hole_lengths(None, window, trained_slots(self.loaded.path, window))
 
     def chosen(self) -> list[InfillTask]:
         """A seeded sample of the single-line tasks."""
@@ -78,25 +63,15 @@ class CodeTask:
             made = hole_canvas(tokenizer, spec, task.prefix, task.suffix, lengths, self.num, device)
 
             def remasker(task=task, made=made):
-                syntax = SyntaxRemasker(task.prefix, task.suffix, LANGUAGE, tokenizer, made.hole)
-                return _UpToFirstEoi(syntax, made.hole, tokenizer.eoi_token_id)
+                return hole_remasker(task.prefix, task.suffix, LANGUAGE, tokenizer, made.hole)
 
             out.append(Input(made.canvas, self.seed + i, remasker, max(lengths) + SPARE_STEPS, about=(task, made)))
         return out
 
     def top(self, task: InfillTask, made: HoleCanvas, filled: Canvas) -> str:
         """The top candidate as infill ranks them: parsing first, then mean log-probability."""
-        tokenizer, eoi = self.loaded.tokenizer, self.loaded.tokenizer.eoi_token_id
-        best, best_key = "", None
-        for row, n in enumerate(made.lengths):
-            tokens = filled.ids[row, made.hole][:n].tolist()
-            length = tokens.index(eoi) if eoi in tokens else n
-            text = tokenizer.decode(tokens[:length], skip_special_tokens=True)
-            score = float(filled.logp[row, made.hole][:length].mean()) if length else math.nan
-            key = rank_key(parses(task.prefix + text + task.suffix, LANGUAGE), score)
-            if best_key is None or key > best_key:
-                best, best_key = text, key
-        return best
+        tokenizer = self.loaded.tokenizer
+        return ranked_candidates(made, filled, tokenizer, task.prefix, task.suffix, LANGUAGE)[0].text
 
     def quality(self, inputs: list[Input], outputs: list[Canvas]) -> dict[str, float]:
         tops = [(item.about[0], self.top(*item.about, out)) for item, out in zip(inputs, outputs)]

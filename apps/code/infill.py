@@ -97,7 +97,7 @@ def hole_vocabulary(tokenizer, vocab_size: int) -> Tensor:
     return allowed
 
 
-class _UpToFirstEoi:
+class UpToFirstEoi:
     """Shows a remasker each row's hole as it will be read: ``<eoi>`` from the first one on."""
 
     def __init__(self, remasker, hole: slice, eoi_id: int):
@@ -123,7 +123,14 @@ def trained_slots(folder: str | Path | None, window: int) -> int:
     return max(1, window // 2)
 
 
-def _lengths(lengths, window: int, most: int) -> list[int]:
+def hole_remasker(prefix: str, suffix: str, language: str, tokenizer, hole: slice) -> UpToFirstEoi:
+    """The syntax remasker of one hole, shown each row's hole up to its first ``<eoi>``."""
+    return UpToFirstEoi(SyntaxRemasker(prefix, suffix, language, tokenizer, hole), hole, tokenizer.eoi_token_id)
+
+
+def hole_lengths(lengths, window: int, most: int) -> list[int]:
+    """The slot counts to try: ``lengths`` checked against the window, or by default those of
+    ``DEFAULT_LENGTHS`` up to ``most`` (the most slots the model was trained with)."""
     if lengths is None:
         kept = [n for n in DEFAULT_LENGTHS if n <= most]
         return kept or [most]
@@ -198,9 +205,9 @@ def infill(
     spec = net.spec
     if tokenizer.mask_token_id != spec.mask_id:
         raise ValueError(f"the tokenizer's mask id {tokenizer.mask_token_id} is not the model's {spec.mask_id}")
-    lengths = _lengths(lengths, spec.max_len, trained_slots(loaded.path, spec.max_len))
+    lengths = hole_lengths(lengths, spec.max_len, trained_slots(loaded.path, spec.max_len))
     made = hole_canvas(tokenizer, spec, prefix, suffix, lengths, num, device)
-    hole, eoi = made.hole, tokenizer.eoi_token_id
+    hole = made.hole
     if made.truncated:
         warnings.warn(
             f"the file does not fit the model's window of {spec.max_len} tokens with a {max(lengths)}-slot hole: "
@@ -208,23 +215,27 @@ def infill(
             ContextTruncatedWarning,
             stacklevel=2,
         )
-    remasker = None
-    if syntax_remask:
-        remasker = _UpToFirstEoi(SyntaxRemasker(prefix, suffix, language, tokenizer, hole), hole, eoi)
+    remasker = hole_remasker(prefix, suffix, language, tokenizer, hole) if syntax_remask else None
     steps = max(lengths) + SPARE_STEPS if steps is None else steps
     config = SamplerConfig(steps=steps, strategy=make_strategy(sampler), temperature=temperature)
     generator = torch.Generator(device=device).manual_seed(seed)
     out = generate(net, made.canvas, config, remasker=remasker, trace=trace, generator=generator)
-
-    candidates = []
-    for row, n in enumerate(made.lengths):
-        tokens = out.ids[row, hole][:n].tolist()
-        length = tokens.index(eoi) if eoi in tokens else n
-        text = tokenizer.decode(tokens[:length], skip_special_tokens=True)
-        score = float(out.logp[row, hole][:length].mean()) if length else math.nan
-        candidates.append(Candidate(text, parses(prefix + text + suffix, language), score, length, n))
-    candidates.sort(key=lambda c: rank_key(c.parses, c.score), reverse=True)
     best: dict[str, Candidate] = {}
-    for candidate in candidates:
+    for candidate in ranked_candidates(made, out, tokenizer, prefix, suffix, language):
         best.setdefault(candidate.text, candidate)
     return list(best.values())[:num]
+
+
+def ranked_candidates(
+    made: HoleCanvas, out: Canvas, tokenizer, prefix: str, suffix: str, language: str
+) -> list[Candidate]:
+    """Every row's candidate of a filled hole canvas, best first (``rank_key``; ties keep row order)."""
+    eoi = tokenizer.eoi_token_id
+    candidates = []
+    for row, n in enumerate(made.lengths):
+        tokens = out.ids[row, made.hole][:n].tolist()
+        length = tokens.index(eoi) if eoi in tokens else n
+        text = tokenizer.decode(tokens[:length], skip_special_tokens=True)
+        score = float(out.logp[row, made.hole][:length].mean()) if length else math.nan
+        candidates.append(Candidate(text, parses(prefix + text + suffix, language), score, length, n))
+    return sorted(candidates, key=lambda c: rank_key(c.parses, c.score), reverse=True)
