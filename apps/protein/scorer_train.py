@@ -26,13 +26,14 @@ import yaml
 from esm.model.esm2 import ESM2
 from torch import Tensor, nn
 
-from apps.protein.alphabet import MASK_ID, PAD_ID, STANDARD_IDS, build_tokenizer
+from apps.protein.alphabet import ALPHABET, MASK_ID, PAD_ID, STANDARD_IDS, build_tokenizer
 from apps.protein.scoring import ALPHABET_NAME, load_esm2, save_esm2
 from shared_dlm import Elbo, TrainConfig, Trainer, load_split, tokenize
 
 RECIPE = Path(__file__).with_name("scorer_recipe.yaml")
 SELECT, AS_MASK, AS_RANDOM = 0.15, 0.8, 0.1  # ESM's masking: select 15%; of those 80% <mask>, 10% random
 _ESM_KEYS = ("num_layers", "embed_dim", "attention_heads")
+SPECIAL_IDS = tuple(i for i, token in enumerate(ALPHABET.all_toks) if len(token) > 1)  # <cls> <pad> <eos> <mask>...
 
 
 class EsmForTraining(nn.Module):
@@ -71,11 +72,7 @@ def esm_masking(
 
 def residue_positions(ids: Tensor, attention_mask: Tensor) -> Tensor:
     """The positions holding a residue (not <cls>, <eos>, <pad>, <mask>)."""
-    specials = torch.tensor(
-        [i for i, tok in enumerate(esm.data.Alphabet.from_architecture(ALPHABET_NAME).all_toks) if len(tok) > 1],
-        device=ids.device,
-    )
-    return attention_mask.bool() & ~torch.isin(ids, specials)
+    return attention_mask.bool() & ~torch.isin(ids, torch.tensor(SPECIAL_IDS, device=ids.device))
 
 
 class ScorerTrainer(Trainer):

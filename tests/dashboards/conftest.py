@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from apps.protein.alphabet import build_tokenizer
 from apps.protein.scoring import save_esm2
 from tests.code.infill_helpers import tiny_model_folder, tiny_tokenizer
-from tests.protein.conftest import tiny_esm2, tiny_generator
+from tests.protein.conftest import tiny_esm2, tiny_generator_folder
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -29,10 +28,7 @@ def code_model(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def protein_model(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("protein-generator")
-    tiny_generator().save_pretrained(folder)
-    build_tokenizer().save_pretrained(folder)
-    return folder
+    return tiny_generator_folder(tmp_path_factory.mktemp("protein-generator"))
 
 
 @pytest.fixture(scope="session")

@@ -36,6 +36,13 @@ def tiny_esm2(seed: int = 0) -> ESM2:
     return ESM2(num_layers=2, embed_dim=32, attention_heads=4, alphabet=esm.data.Alphabet.from_architecture("ESM-1b")).eval()
 
 
+def tiny_generator_folder(folder: Path) -> Path:
+    """``tiny_generator()`` saved with the protein tokenizer, as a trained generator's folder is."""
+    tiny_generator().save_pretrained(folder)
+    build_tokenizer().save_pretrained(folder)
+    return folder
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     threads = torch.get_num_threads()
@@ -46,10 +53,7 @@ def one_thread():
 
 @pytest.fixture(scope="session")
 def generator_dir(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("protein-generator")
-    tiny_generator().save_pretrained(folder)
-    build_tokenizer().save_pretrained(folder)
-    return folder
+    return tiny_generator_folder(tmp_path_factory.mktemp("protein-generator"))
 
 
 @pytest.fixture(scope="session")
