@@ -44,8 +44,8 @@ from shared_dlm import (
 DEFAULT_MODEL = "protein-default"
 DEFAULT_SCORER = "protein-scorer-default"
 # Random-order (ancestral) unmasking: with LLaDA's probability-confidence rule, the shipped generator commits its
-# safest residue first and designs collapse to runs of one residue (12 designs of 100: composition KL 1.9 nats
-# from natural, mean pairwise identity 0.90, against 0.017 and 0.06 for ancestral sampling).
+# safest residue first and designs collapse to runs of one residue (`dlm-bench sample --task protein`: 92% of a
+# design one residue in every confidence-ordered mode; see the README).
 DEFAULT_SAMPLER = "ancestral"
 REMASK_CALLS = 8
 """With ``esm_remask``, ESM-2 judges the canvas after every (steps // 8)-th step: at most 8 extra forwards."""
