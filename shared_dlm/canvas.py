@@ -25,6 +25,9 @@ class Canvas:
     allowed: Tensor | None = None  # (B, L, V) or (L, V) bool; tokens permitted per position
     attention_mask: Tensor | None = None  # (B, L) bool; False on padding (batches of unequal lengths)
     logp: Tensor | None = None  # (B, L) float; set by `generate`: log-prob of each token when committed
+    # (B, L) bool, a subset of `fixed`: conditioning controls (e.g. function tags) that classifier-free
+    # guidance removes (stops attending to) for its unconditional forward
+    control: Tensor | None = None
 
     @classmethod
     def blank(cls, batch: int, length: int, spec: TokenSpec, device: torch.device | str = "cpu") -> "Canvas":
@@ -81,6 +84,13 @@ class Canvas:
             raise CanvasError(f"fixed has shape {tuple(self.fixed.shape)}, ids {tuple(self.ids.shape)}")
         if self.attention_mask is not None and self.attention_mask.shape != self.ids.shape:
             raise CanvasError(f"attention_mask has shape {tuple(self.attention_mask.shape)}, ids {tuple(self.ids.shape)}")
+        if self.control is not None:
+            if self.control.shape != self.ids.shape:
+                raise CanvasError(f"control has shape {tuple(self.control.shape)}, ids {tuple(self.ids.shape)}")
+            loose = self.control & ~self.fixed
+            if loose.any():
+                b, pos = (int(i) for i in loose.nonzero()[0])
+                raise CanvasError(f"position {pos} of row {b} is a control position but not fixed: a sampler could change it")
         bad = (self.ids < 0) | (self.ids >= spec.vocab_size)
         if bad.any():
             b, pos = (int(i) for i in bad.nonzero()[0])

@@ -158,8 +158,13 @@ class Trainer:
         rows = self.train_data[order[start : start + c.batch_size].tolist()]
         examples = [dict(zip(rows, values)) for values in zip(*rows.values())]
         crop = torch.Generator().manual_seed(micro_batch_seed(c.seed, index, acc.process_index))
-        batch = Collator(c.seq_len, self.pad_id, generator=crop)(examples)
+        batch = self.collate(examples, crop)
         return {k: v.to(acc.device) for k, v in batch.items()}
+
+    def collate(self, examples: list[dict], generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """Examples -> the batch tensors `loss` reads (input_ids, attention_mask, maskable); every random
+        choice (crops, and in subclasses e.g. conditioning dropout) is drawn from `generator`."""
+        return Collator(self.config.seq_len, self.pad_id, generator=generator)(examples)
 
     def noise_generator(self, index: int) -> torch.Generator:
         g = torch.Generator(device=self.accelerator.device)
@@ -247,7 +252,7 @@ class Trainer:
                 continue
             examples = [dict(zip(rows, values)) for values in zip(*rows.values())]
             crop = torch.Generator().manual_seed(micro_batch_seed(c.seed + 2, b, acc.process_index))
-            batch = {k: v.to(acc.device) for k, v in Collator(c.seq_len, self.pad_id, generator=crop)(examples).items()}
+            batch = {k: v.to(acc.device) for k, v in self.collate(examples, crop).items()}
             noise = torch.Generator(device=acc.device).manual_seed(micro_batch_seed(c.seed + 3, b, acc.process_index))
             elbo = self.loss(batch, noise)
             nll += elbo.nll.float()

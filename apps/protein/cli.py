@@ -13,10 +13,12 @@ import shlex
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 from apps.protein.corpus import DEFAULT_SOURCE, CorpusConfig, CorpusError, build_corpus
 from apps.protein.design import (
+    DEFAULT_GO_MODEL,
     DEFAULT_MODEL,
     DEFAULT_SAMPLER,
     DEFAULT_SCORER,
@@ -25,12 +27,13 @@ from apps.protein.design import (
     design,
     load_scorer,
 )
+from apps.protein.go import TermError
 from apps.protein.fasta import FastaError, Record, read_fasta, write_fasta
 from apps.protein.properties import properties
 from apps.protein.tools import ToolError
-from shared_dlm import STRATEGIES
+from shared_dlm import STRATEGIES, registered_names, resolve
 
-PEOPLE_ERRORS = (CorpusError, ToolError, DesignError, FastaError)
+PEOPLE_ERRORS = (CorpusError, ToolError, DesignError, FastaError, TermError)
 DEMO = Path(__file__).parent / "examples" / "demo.json"
 
 
@@ -102,6 +105,35 @@ def run_train_scorer(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+def add_train_go(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train-go",
+        help="train a GO-conditioned generator (GO terms as control tokens), warm-started from a generator",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--data", type=Path, required=True, help="a corpus folder written by `dlm-protein corpus`")
+    parser.add_argument("--out", type=Path, required=True, help="run folder: vocabulary, checkpoints, and model/ at the end")
+    parser.add_argument("--config", type=Path, default=None, help="recipe YAML (default: apps/protein/go_recipe.yaml)")
+    parser.add_argument("--init", type=Path, default=None, help="generator folder to start from (default: the recipe's go.init)")
+    parser.add_argument("--max-steps", type=int, default=None, help="override the recipe's max_steps")
+    parser.add_argument("--max-minutes", type=float, default=None, help="stop with a checkpoint after this long")
+    parser.set_defaults(run=run_train_go)
+
+
+def run_train_go(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from apps.protein.go_train import RECIPE, build_trainer
+
+    if not (args.data / "dataset_dict.json").is_file():
+        raise CorpusError(f"{args.data}: not a corpus folder (no dataset_dict.json); build one with `dlm-protein corpus`")
+    if args.init is not None and not (args.init / "config.json").is_file():
+        raise DesignError(f"--init {args.init}: not a generator folder (no config.json)")
+    trainer = build_trainer(args.data, args.out, args.config or RECIPE, args.max_steps, args.max_minutes, args.init)
+    metrics = trainer.train()
+    model = args.out / "model"
+    print(json.dumps({**metrics, "step": trainer.step, "model": str(model) if model.is_dir() else None}, indent=2))
+    return 0
+
+
 def _scorer(value: str) -> str | None:
     return None if value.lower() == "none" else value
 
@@ -141,6 +173,15 @@ def add_design(subparsers: argparse._SubParsersAction) -> None:
         help="remask generated residues whose ESM-2 log-probability is below THRESHOLD while steps remain (e.g. -3)",
     )  # fmt: skip
     parser.add_argument("--reference", type=Path, metavar="FASTA", help="natural sequences for embedding similarity")
+    parser.add_argument(
+        "--go", action="append", default=[], metavar="GO:ID",
+        help="design for this Gene Ontology term (repeatable or comma-separated; `dlm-protein terms` lists them); "
+        f"uses the GO-conditioned generator {DEFAULT_GO_MODEL!r} unless --model is given",
+    )  # fmt: skip
+    parser.add_argument(
+        "--guidance", type=float, default=None, metavar="W",
+        help="classifier-free guidance weight for --go (>= 0; 0 ignores the terms, 1 plain conditioning, >1 stronger; default 1)",
+    )  # fmt: skip
     parser.set_defaults(run=run_design)
 
 
@@ -161,6 +202,8 @@ def run_design(args: argparse.Namespace, argv: Sequence[str]) -> int:
         forbid=args.forbid,
         esm_remask=args.esm_remask,
         reference=reference,
+        go=go_terms(args.go),
+        guidance=args.guidance,
         seed=args.seed,
         device=args.device,
     )
@@ -173,6 +216,53 @@ def run_design(args: argparse.Namespace, argv: Sequence[str]) -> int:
     elif args.out is None:
         for record in records:
             print(f">{record.description}\n{record.sequence}")
+    return 0
+
+
+def go_terms(values: Sequence[str]) -> list[str]:
+    """--go values, each one term or several separated by commas, in order, without repeats."""
+    terms = [t.strip() for value in values for t in value.split(",") if t.strip()]
+    return list(dict.fromkeys(terms))
+
+
+def add_terms(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "terms",
+        help="look up the GO terms a GO-conditioned generator knows, by id or by words of their name",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("query", nargs="?", default="", help="a GO id (or its start, GO:00036) or words of the name; none lists the most common")
+    parser.add_argument("--model", default=DEFAULT_GO_MODEL, help="the GO-conditioned generator: a registered name or a folder")
+    parser.add_argument("--limit", type=int, default=20, help="at most this many terms")
+    parser.add_argument("--json", action="store_true", help="print the terms as a JSON list")
+    parser.set_defaults(run=run_terms)
+
+
+def run_terms(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from apps.protein.go import TermVocabulary
+
+    if args.limit < 1:
+        raise DesignError(f"--limit must be at least 1, got {args.limit}")
+    if str(args.model) in registered_names():
+        folder = resolve(args.model)
+    elif Path(args.model).is_dir():
+        folder = Path(args.model)
+    else:
+        raise DesignError(f"--model {args.model}: no such folder or registered model (registered: {', '.join(registered_names())})")
+    try:
+        vocabulary = TermVocabulary.load(folder)
+    except FileNotFoundError as err:
+        raise DesignError(str(err)) from None
+    found = vocabulary.search(args.query, limit=args.limit)
+    if args.json:
+        print(json.dumps([{**asdict(t), "token": vocabulary.token(t.id)} for t in found], indent=2))
+        return 0
+    if not found:
+        print(f"no term of the {len(vocabulary)} in {folder} matches {args.query!r}", file=sys.stderr)
+        return 1
+    print(f"{'id':<12} {'namespace':<19} {'proteins':>8}  name")
+    for term in found:
+        print(f"{term.id:<12} {term.namespace:<19} {term.count:>8}  {term.name}")
     return 0
 
 
@@ -271,13 +361,21 @@ def add_eval(subparsers: argparse._SubParsersAction) -> None:
     from apps.protein.evaluate import EXTERNAL_TEST_FASTA, EvalConfig
 
     defaults = EvalConfig()
+    from apps.protein.go_eval import GoEvalConfig
+
+    go_defaults = GoEvalConfig()
     parser = subparsers.add_parser(
         "eval",
-        help="check the scorer (natural vs shuffled) and measure designs against trivial baselines",
+        help="`eval [design]`: check the scorer (natural vs shuffled) and measure designs against trivial baselines; "
+        "`eval go`: GO-conditioned designs against unconditioned ones, under a probe and homology",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--data", type=Path, required=True, help="a corpus folder written by `dlm-protein corpus`")
-    parser.add_argument("--model", default=DEFAULT_MODEL, help="generator: a registered name or a model folder")
+    parser.add_argument("target", nargs="?", choices=("design", "go"), default="design", help="what to evaluate")
+    parser.add_argument("--data", type=Path, default=Path("data/protein"), help="a corpus folder written by `dlm-protein corpus`")
+    parser.add_argument(
+        "--model", default=None,
+        help=f"generator: a registered name or a model folder (default: {DEFAULT_MODEL}; for `eval go` {DEFAULT_GO_MODEL})",
+    )  # fmt: skip
     parser.add_argument(
         "--scorer", "--esm", default=DEFAULT_SCORER,
         help="ESM-2: a registered name, a save_esm2 folder, a fair-esm checkpoint or a cached esm.pretrained name",
@@ -298,11 +396,21 @@ def add_eval(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    go = parser.add_argument_group("eval go")
+    go.add_argument("--terms", default=",".join(go_defaults.terms), help="GO terms to condition on, comma-separated")
+    go.add_argument("--length", type=int, default=go_defaults.length, help="residues per design")
+    go.add_argument("--num", type=int, default=go_defaults.num, help="designs per term, and unconditioned designs")
+    go.add_argument("--guidance", type=float, default=go_defaults.guidance, help="classifier-free guidance weight")
+    go.add_argument("--motif-num", type=int, default=go_defaults.motif_num, help="designs per motif + term pair (0: none)")
     parser.set_defaults(run=run_eval)
 
 
 def run_eval(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from apps.protein.evaluate import EvalConfig, evaluate, format_report
+
+    if args.target == "go":
+        return run_eval_go(args)
+    args.model = args.model or DEFAULT_MODEL
 
     try:
         config = EvalConfig(
@@ -330,6 +438,28 @@ def run_eval(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+def run_eval_go(args: argparse.Namespace) -> int:
+    from apps.protein.go_eval import GoEvalConfig, evaluate_go, format_go_report
+
+    terms = tuple(go_terms([args.terms]))
+    for name in ("length", "num"):
+        if getattr(args, name) < 1:
+            raise DesignError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.guidance < 0:
+        raise DesignError(f"--guidance must be >= 0, got {args.guidance}")
+    if not terms:
+        raise DesignError("--terms: give at least one GO term")
+    pairs = GoEvalConfig.motif_pairs if args.motif_num > 0 else ()
+    config = GoEvalConfig(
+        terms=terms, length=args.length, num=args.num, guidance=args.guidance, steps=args.steps, sampler=args.sampler,
+        motif_pairs=pairs, motif_num=max(args.motif_num, 1), seed=args.seed, threads=args.threads,
+    )  # fmt: skip
+    report = evaluate_go(args.data, model=args.model or DEFAULT_GO_MODEL, scorer=args.scorer, config=config,
+                         workdir=args.workdir, device=args.device)  # fmt: skip
+    print(json.dumps(report, indent=2) if args.json else format_go_report(report))
+    return 0
+
+
 def add_dashboard(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "dashboard", help="start the design dashboard (streamlit run dashboards/protein_app.py)"
@@ -351,7 +481,9 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_corpus(subparsers)
     add_train_scorer(subparsers)
+    add_train_go(subparsers)
     add_design(subparsers)
+    add_terms(subparsers)
     add_score(subparsers)
     add_demo(subparsers)
     add_eval(subparsers)

@@ -7,7 +7,11 @@ sit; fixed motifs are at the same place in every row. Sampling uses a second gen
 seeded with ``seed`` too: a seed reproduces the designs on a given device.
 
 Layout: the generator reads ``<cls>`` residues ``<eos>``, as ``alphabet.build_tokenizer`` encodes its
-training sequences, so a design of L residues takes L + 2 of the model's positions.
+training sequences, so a design of L residues takes L + 2 of the model's positions. A GO-conditioned
+generator (one with ``go_terms.json``, ``go_train.py``) reads its control slots first: the requested GO
+terms as fixed control tokens, then empty slots that it does not attend to (all empty: unconditional).
+``guidance`` is the classifier-free guidance weight w of the core sampler (logits uncond + w * (cond -
+uncond)): 1 (the default with terms) samples the conditional model as it is, 0 ignores the terms.
 
 Ranking (``rank_key``): designs that keep every specified motif residue (``motif_recovery`` 1.0, which
 the fixed canvas guarantees) come first; then, with an ESM-2 scorer, lower pseudo-perplexity first
@@ -17,13 +21,15 @@ residues first; ties by sample index.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 
-from apps.protein.alphabet import ALPHABET, MASK_ID, RARE_RESIDUES, STANDARD_RESIDUES, VOCAB_SIZE, check_residues
+from apps.protein.alphabet import ALPHABET, MASK_ID, PAD_ID, RARE_RESIDUES, STANDARD_RESIDUES, VOCAB_SIZE, check_residues
+from apps.protein.go import VOCABULARY_FILE, TermVocabulary
 from apps.protein.motifs import Placement, from_canvas, parse_motifs, place, to_canvas
 from apps.protein.properties import properties
 from apps.protein.remask import EsmRemasker
@@ -31,6 +37,7 @@ from apps.protein.scoring import Scorer, load_esm
 from shared_dlm import (
     Canvas,
     CheckpointError,
+    Remasker,
     SamplerConfig,
     StepRecord,
     SupportsDenoise,
@@ -42,6 +49,8 @@ from shared_dlm import (
 )
 
 DEFAULT_MODEL = "protein-default"
+DEFAULT_GO_MODEL = "protein-go"
+"""The generator ``design`` uses when GO terms are asked for and ``model`` is left at its default."""
 DEFAULT_SCORER = "protein-scorer-default"
 # Random-order (ancestral) unmasking: with LLaDA's probability-confidence rule, the shipped generator commits its
 # safest residue first and designs collapse to runs of one residue (`dlm-bench sample --task protein`: 92% of a
@@ -76,6 +85,8 @@ class Design:
     properties: Mapping[str, float]  # ProtParam values and composition (properties.Properties.as_dict)
     confidence: tuple[float, ...]  # (L,) generator log-prob of each residue when committed; 0.0 at fixed motif residues
     esm_log_probs: tuple[float, ...] | None  # (L,) ESM-2 log p(residue i | rest, i masked); None without a scorer
+    go: tuple[str, ...] = ()  # the GO terms the design was conditioned on
+    guidance: float | None = None  # the classifier-free guidance weight used with them
 
     def as_dict(self) -> dict:
         """Plain JSON-ready values."""
@@ -88,6 +99,8 @@ class Design:
             "properties": dict(self.properties),
             "confidence": list(self.confidence),
             "esm_log_probs": None if self.esm_log_probs is None else list(self.esm_log_probs),
+            "go": list(self.go),
+            "guidance": self.guidance,
         }
 
 
@@ -112,6 +125,8 @@ def design(
     allowed_at: Mapping[int, str] | None = None,
     esm_remask: float | None = None,
     reference: Sequence[str] | None = None,
+    go: Sequence[str] = (),
+    guidance: float | None = None,
     seed: int = 0,
     device: torch.device | str = "cpu",
     trace: Callable[[StepRecord], None] | None = None,
@@ -123,7 +138,9 @@ def design(
     ``steps`` defaults to one step per generated residue. ``forbid`` removes residues at non-motif
     positions; ``allowed_at`` maps 1-based positions to their allowed residues. ``esm_remask``: a
     log-probability threshold for ``EsmRemasker`` (needs the scorer). ``reference``: natural sequences
-    for ``embedding_similarity``. ``trace`` receives every denoising step.
+    for ``embedding_similarity``. ``go``: GO term ids to design for (needs a GO-conditioned generator;
+    with the default ``model``, ``"protein-go"`` is used); ``guidance``: the classifier-free guidance
+    weight (>= 0; default 1 with terms). ``trace`` receives every denoising step.
     """
     if num < 1:
         raise DesignError(f"num must be at least 1, got {num}")
@@ -132,34 +149,80 @@ def design(
     parsed = _people(parse_motifs, motifs)
     if esm_remask is not None and scorer is None:
         raise DesignError("esm_remask needs an ESM-2 scorer: pass scorer=PATH, or esm_remask=None")
+    go = [go] if isinstance(go, str) else list(go)
+    if guidance is not None and not (guidance >= 0 and math.isfinite(guidance)):
+        raise DesignError(f"guidance must be a finite weight >= 0 (0: ignore the GO terms, 1: plain conditioning), got {guidance}")
+    if guidance is not None and not go:
+        raise DesignError("guidance weighs GO terms: pass go=[...] (CLI: --go GO:...) with it")
+    if go and isinstance(model, (str, Path)) and str(model) == DEFAULT_MODEL:
+        model = DEFAULT_GO_MODEL
     device = _device(device)
     generator_model = load_generator(model, device)
     spec = generator_model.spec
-    longest = spec.max_len - 2  # <cls> and <eos> take two positions
+    vocabulary = getattr(generator_model, "go_vocabulary", None)
+    if go and vocabulary is None:
+        raise DesignError(f"the generator {str(model)!r} was not trained with GO terms (no {VOCABULARY_FILE}): pass model=PATH of one")
+    prefix = None if vocabulary is None else _people(vocabulary.prefix, go, PAD_ID)
+    slots = 0 if prefix is None else len(prefix[0])
+    longest = spec.max_len - 2 - slots  # <cls> and <eos> take two positions, the GO control slots the first ones
     if length > longest:
         raise DesignError(
             f"length must be between 1 and {longest} residues (the model reads {spec.max_len} positions, "
-            f"two of them <cls> and <eos>), got {length}"
+            f"two of them <cls> and <eos>" + (f", {slots} GO control slots" if slots else "") + f"), got {length}"
         )
     rng = torch.Generator().manual_seed(seed)
     placements = [
         _people(place, parsed, length, rng, forbid=forbid, allowed_at=allowed_at, max_length=longest) for _ in range(num)
     ]
-    canvas = _canvas(placements, spec, device)
+    canvas = _canvas(placements, spec, device, prefix)
     free = int(canvas.masked(spec.mask_id).sum(-1).max())
     strategy = _people(make_strategy, sampler)
-    config = SamplerConfig(steps=max(free, 1) if steps is None else steps, strategy=strategy, temperature=temperature)
+    weight = None if not go else 1.0 if guidance is None else float(guidance)
+    config = SamplerConfig(
+        steps=max(free, 1) if steps is None else steps, strategy=strategy, temperature=temperature, guidance=weight
+    )
     _people(config.validate)
     esm_scorer = load_scorer(scorer, device, reference)
     remasker = None
     if esm_remask is not None:
         every = max(config.steps // REMASK_CALLS, 1)
         remasker = _people(EsmRemasker, esm_scorer.model, esm_remask, every=every, max_fraction=REMASK_FRACTION)
+        if slots:
+            remasker = AfterPrefix(remasker, slots)
 
     sampling = torch.Generator(device).manual_seed(seed)
     out = generate(generator_model, canvas, config, remasker=remasker, trace=trace, generator=sampling)
-    ranked = sorted(_assemble(out, placements, esm_scorer), key=rank_key)
+    designs = _assemble(without_prefix(out, slots), placements, esm_scorer)
+    if go:
+        designs = [replace(d, go=tuple(go), guidance=weight) for d in designs]
+    ranked = sorted(designs, key=rank_key)
     return [replace(d, rank=rank) for rank, d in enumerate(ranked, start=1)]
+
+
+class AfterPrefix:
+    """A Remasker for ``<cls>`` residues ``<eos>`` canvases, run on canvases with ``slots`` control positions
+    in front: it sees the canvas without them and never remasks them."""
+
+    def __init__(self, remasker: Remasker, slots: int):
+        self.remasker, self.slots = remasker, slots
+
+    def __call__(self, canvas: Canvas, step: int) -> torch.Tensor:
+        hits = self.remasker(without_prefix(canvas, self.slots), step)
+        return torch.cat([torch.zeros_like(canvas.fixed[:, : self.slots]), hits.to(canvas.fixed.device)], dim=1)
+
+
+def without_prefix(canvas: Canvas, slots: int) -> Canvas:
+    """The canvas from position ``slots`` on (the control slots of a GO-conditioned generator dropped)."""
+    if not slots:
+        return canvas
+
+    def cut(x):
+        return None if x is None else x[:, slots:]
+
+    allowed = canvas.allowed
+    if allowed is not None:
+        allowed = allowed[slots:] if allowed.dim() == 2 else allowed[:, slots:]
+    return Canvas(cut(canvas.ids), cut(canvas.fixed), allowed, cut(canvas.attention_mask), cut(canvas.logp), cut(canvas.control))
 
 
 def _assemble(out: Canvas, placements: Sequence[Placement], esm_scorer: Scorer | None) -> list[Design]:
@@ -198,6 +261,11 @@ def load_generator(model: str | Path | SupportsDenoise, device: torch.device | s
     if not isinstance(model, (str, Path)):
         _check_alphabet(model.spec, None, "the model")
         return model.to(device)
+    if str(model) == DEFAULT_GO_MODEL and DEFAULT_GO_MODEL not in registered_names():
+        raise DesignError(
+            f"no GO-conditioned generator ({DEFAULT_GO_MODEL!r}) is shipped: pass model=PATH (CLI: --model PATH), a folder "
+            "written by `dlm-protein train-go`"
+        )
     if str(model) == DEFAULT_MODEL and DEFAULT_MODEL not in registered_names():
         raise DesignError(
             f"no default protein model ({DEFAULT_MODEL!r}) is shipped yet: pass model=PATH (CLI: --model PATH), "
@@ -208,6 +276,8 @@ def load_generator(model: str | Path | SupportsDenoise, device: torch.device | s
     except (FileNotFoundError, CheckpointError) as err:
         raise DesignError(f"cannot load the generator {str(model)!r}: {err}") from None
     _check_alphabet(loaded.model.spec, loaded.tokenizer, str(loaded.path))
+    if (Path(loaded.path) / VOCABULARY_FILE).is_file():
+        loaded.model.go_vocabulary = TermVocabulary.load(loaded.path)
     return loaded.model
 
 
@@ -272,13 +342,29 @@ def _check_alphabet(spec, tokenizer, where: str) -> None:
             )
 
 
-def _canvas(placements: Sequence[Placement], spec, device: torch.device) -> Canvas:
-    """One canvas row per placement (floating motifs may sit differently in each row)."""
+def _canvas(
+    placements: Sequence[Placement], spec, device: torch.device, prefix: tuple[list[int], list[bool]] | None = None
+) -> Canvas:
+    """One canvas row per placement (floating motifs may sit differently in each row), after the GO control
+    slots ``prefix`` (ids, attended) of a GO-conditioned generator."""
     rows = [to_canvas(p, spec, device=device) for p in placements]
-    return Canvas(
+    canvas = Canvas(
         ids=torch.cat([r.ids for r in rows]),  # (B, L + 2)
         fixed=torch.cat([r.fixed for r in rows]),
         allowed=torch.stack([r.allowed for r in rows]),  # (B, L + 2, V)
+    )
+    if prefix is None:
+        return canvas
+    batch, slots = canvas.ids.shape[0], len(prefix[0])
+    ids = torch.tensor(prefix[0], device=device).expand(batch, -1)
+    attended = torch.tensor(prefix[1], device=device).expand(batch, -1)
+    every = torch.ones_like(canvas.fixed)
+    return Canvas(
+        ids=torch.cat([ids, canvas.ids], 1),
+        fixed=torch.cat([torch.ones_like(attended), canvas.fixed], 1),
+        allowed=torch.cat([torch.zeros(batch, slots, spec.vocab_size, dtype=torch.bool, device=device), canvas.allowed], 1),
+        attention_mask=torch.cat([attended, every], 1),
+        control=torch.cat([attended, torch.zeros_like(every)], 1),  # the terms: guidance's unconditional forward drops them
     )
 
 

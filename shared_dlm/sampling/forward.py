@@ -15,6 +15,12 @@ when the strategy's window leaves the query set (a block completed in some row, 
 must be filled again) and when any position outside the query set changed (a remasker or ReMDM touched
 it). With `refresh_every=1` every step is a full forward and the samples equal the uncached ones.
 
+Classifier-free guidance (`SamplerConfig.guidance` = w; Ho & Salimans 2022, as masked diffusion LMs use it,
+e.g. Nie et al. 2025): every forward runs the canvas twice in one batch of 2B rows, as it is (conditional)
+and with its `control` positions not attended (unconditional), and returns uncond + w * (cond - uncond).
+w = 1 runs only the conditional rows and w = 0 only the unconditional ones. It sits below the strategies,
+so it composes with every one of them, with allowed sets, remaskers and the cache (which then holds 2B rows).
+
 Models without `supports_cache` (the MaskedLMAdapter) run full forwards and the logits are gathered.
 On CUDA the denoiser runs under bf16 autocast (`SamplerConfig.autocast`); `SamplerConfig.compile`
 compiles it in place once (`nn.Module.compile`).
@@ -44,7 +50,7 @@ def index_of(selected: Tensor) -> Tensor:
 class Forwards:
     """Runs the denoiser for one `generate` call; see the module docstring for what is recomputed when."""
 
-    def __init__(self, model: nn.Module, free: Tensor, attention_mask: Tensor | None, config):
+    def __init__(self, model: nn.Module, free: Tensor, attention_mask: Tensor | None, config, control: Tensor | None = None):
         if config.compile and model not in _COMPILED:
             model.compile()
             _COMPILED.add(model)
@@ -53,6 +59,15 @@ class Forwards:
         self.cached = config.cache and self.positional
         self.every = config.refresh_every
         self.attention_mask = attention_mask
+        self.guidance = config.guidance
+        if self.guidance is not None:
+            conditional = torch.ones_like(free) if attention_mask is None else attention_mask.bool()
+            unconditional = conditional & ~control
+            if self.guidance == 0:
+                self.attention_mask = unconditional
+            elif self.guidance != 1:
+                self.attention_mask = torch.cat([conditional, unconditional])  # (2B, L)
+        self.pairs = self.guidance is not None and self.guidance not in (0, 1)  # the 2B-row forward
         self.free = index_of(free)  # (B, F)
         device = free.device
         on_cuda = device.type == "cuda" and config.autocast
@@ -64,6 +79,13 @@ class Forwards:
         self.refreshed_at = 0
 
     def _run(self, ids: Tensor, t: Tensor, index: Tensor, cache: KVCache | None = None) -> Tensor:
+        if not self.pairs:
+            return self._forward(ids, t, index, cache)
+        both = self._forward(torch.cat([ids, ids]), torch.cat([t, t]), torch.cat([index, index]), cache).float()
+        cond, uncond = both.chunk(2)
+        return uncond + self.guidance * (cond - uncond)
+
+    def _forward(self, ids: Tensor, t: Tensor, index: Tensor, cache: KVCache | None = None) -> Tensor:
         with self.autocast:
             if not self.positional:
                 logits = self.model(ids, t=t, attention_mask=self.attention_mask)  # (B, L, V)

@@ -36,6 +36,9 @@ class SamplerConfig:
     refresh_every: int = 4  # with the cache: a full forward at least every this many steps
     autocast: bool = True  # run the denoiser under bf16 autocast on CUDA (no effect on a CPU)
     compile: bool = False  # torch.compile the denoiser in place on first use; compiling takes a minute or more
+    # classifier-free guidance weight w (forward.py): logits uncond + w * (cond - uncond), the unconditional
+    # forward not attending to the canvas's `control` positions; None: plain forwards; 0: unconditional
+    guidance: float | None = None
 
     def validate(self) -> None:
         if self.steps < 1:
@@ -48,6 +51,8 @@ class SamplerConfig:
             raise ValueError(f"top_p must lie in (0, 1], got {self.top_p}")
         if self.refresh_every < 1:
             raise ValueError(f"refresh_every must be at least 1 step, got {self.refresh_every}")
+        if self.guidance is not None and not (self.guidance >= 0 and math.isfinite(self.guidance)):
+            raise ValueError(f"guidance weight must be a finite number >= 0 (0: unconditional, 1: conditional), got {self.guidance}")
 
 
 @dataclass
@@ -137,13 +142,15 @@ def generate(
     config.validate()
     spec = model.spec
     canvas.validate(spec)
+    if config.guidance is not None and (canvas.control is None or not canvas.control.any()):
+        raise CanvasError("classifier-free guidance needs control positions on the canvas (Canvas.control)")
     device = next(model.parameters()).device
     if canvas.ids.device != device:
         raise CanvasError(f"canvas is on {canvas.ids.device} but the model is on {device}")
     out = canvas.clone()
     ids = out.ids
     free = ~out.fixed if out.attention_mask is None else ~out.fixed & out.attention_mask
-    forwards = Forwards(model, free, out.attention_mask, config)
+    forwards = Forwards(model, free, out.attention_mask, config, control=out.control)
     logp = torch.zeros(ids.shape, device=device)
     probs = torch.zeros(*ids.shape, spec.vocab_size, device=device)  # (B, L, V), written where logits are fresh
     for step in range(config.steps):

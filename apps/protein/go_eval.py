@@ -1,0 +1,344 @@
+"""Does conditioning on a GO term make designs that have that function? Judged by two annotators that are
+independent of the generator (``dlm-protein eval go``):
+
+* Probe: per term, a logistic regression on the shipped ESM scorer's mean embeddings (every layer's mean
+  over the residues, concatenated, standardised), fit on training proteins (a seeded random sample plus
+  enough carriers of each term), with classes weighted to balance. Its threshold is set on the validation
+  split so that ``fpr`` of the natural proteins without the term are called positive; its AUROC is
+  reported on the test split. A design "has the term" when its probe score reaches the threshold.
+* Homology: designs searched against the training split with MMseqs2; a design has a term when a training
+  hit with E-value below ``HOMOLOGY_EVALUE`` carries it (annotations propagated to ancestors).
+
+Designs: for each term, ``num`` designs of ``length`` residues conditioned on it (classifier-free guidance
+``guidance``), and ``num`` designs of the same length from the same model with guidance 0 (the terms not
+attended: unconditional; with the same seed a design with guidance 0 equals one with no terms at all).
+Per term: the hit rate of its conditioned designs, of the unconditioned designs, and of the designs
+conditioned on the other terms; the novelty of its designs (highest identity to a training sequence).
+Then motifs and conditioning together: designs with a motif and a term, against the same motif alone.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import statistics
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from apps.protein.design import (
+    DEFAULT_GO_MODEL,
+    DEFAULT_SAMPLER,
+    DEFAULT_SCORER,
+    design,
+    load_generator,
+    load_scorer,
+)
+from apps.protein.evaluate import TrainingSearch, _timed, load_corpus
+from apps.protein.go import GoGraph, default_graph
+from apps.protein.scoring import _batches, _pad, encode
+
+DEFAULT_TERMS = (
+    "GO:0003677",  # DNA binding (molecular function, binding)
+    "GO:0008270",  # zinc ion binding
+    "GO:0005524",  # ATP binding
+    "GO:0016301",  # kinase activity (catalytic activity)
+    "GO:0016491",  # oxidoreductase activity
+    "GO:0022857",  # transmembrane transporter activity
+    "GO:0003735",  # structural constituent of ribosome
+    "GO:0016021",  # integral component of membrane (cellular component)
+    "GO:0005634",  # nucleus
+    "GO:0005739",  # mitochondrion
+    "GO:0006412",  # translation (biological process)
+    "GO:0006355",  # regulation of transcription, DNA-templated
+)
+DEFAULT_MOTIF_PAIRS = (
+    ("GO:0008270", "60-120:HEXXH"),  # the zincin metalloprotease motif with zinc ion binding
+    ("GO:0005524", "10-60:GXXXXGKT"),  # the Walker A (P-loop) motif with ATP binding
+)
+HOMOLOGY_EVALUE = 1e-3
+
+
+@dataclass(frozen=True)
+class GoEvalConfig:
+    terms: tuple[str, ...] = DEFAULT_TERMS
+    length: int = 150  # residues per design
+    num: int = 32  # designs per term, and unconditioned designs
+    guidance: float = 2.0
+    steps: int | None = None  # None: one per residue
+    sampler: str = DEFAULT_SAMPLER
+    motif_pairs: tuple[tuple[str, str], ...] = DEFAULT_MOTIF_PAIRS
+    motif_num: int = 16
+    probe_sample: int = 6000  # random training proteins the probes are fit on
+    probe_positives: int = 600  # carriers of each term added to them (at least)
+    probe_heldout: int = 2000  # validation proteins (thresholds) and test proteins (AUROC), each at most
+    probe_max_length: int = 500  # proteins longer than this are left out of the probe sets
+    fpr: float = 0.05
+    seed: int = 0
+    threads: int = 1
+
+
+@torch.inference_mode()
+def layer_means(model, sequences: Sequence[str], max_tokens: int = 8192) -> np.ndarray:
+    """(N, layers * E): each layer's output (embedding layer excluded) averaged over each sequence's residues."""
+    layers = list(range(1, model.num_layers + 1))
+    device = next(model.parameters()).device
+    encoded = [encode(model, s) for s in sequences]
+    out = np.empty((len(sequences), len(layers) * model.embed_dim), dtype=np.float32)
+    for batch in _batches([len(ids) for ids in encoded], max_tokens):
+        ids = _pad(model, [encoded[s] for s in batch], device)  # (B, T)
+        reps = model(ids, repr_layers=layers)["representations"]
+        residues = ((ids != model.padding_idx) & (ids != model.cls_idx) & (ids != model.eos_idx))[..., None]
+        pooled = [(reps[layer].float() * residues).sum(1) / residues.sum(1) for layer in layers]  # each (B, E)
+        out[batch] = torch.cat(pooled, -1).cpu().numpy()
+    return out
+
+
+class Probes:
+    """One logistic regression per term on ``layer_means`` features (see the module docstring)."""
+
+    def __init__(self, scorer_model, terms: Sequence[str], graph: GoGraph, corpus, config: GoEvalConfig):
+        self.model, self.terms, self.graph = scorer_model, list(terms), graph
+        rng = random.Random(config.seed)
+        train = corpus["train"]
+        short = [i for i, n in enumerate(train["length"]) if n <= config.probe_max_length]
+        labels_all = [self._labels(go) for go in train["go"]]
+        pool = set(rng.sample(short, min(config.probe_sample, len(short))))
+        for j in range(len(self.terms)):
+            carriers = [i for i in short if labels_all[i][j]]
+            have = sum(labels_all[i][j] for i in pool)
+            pool.update(rng.sample(carriers, min(max(config.probe_positives - have, 0), len(carriers))))
+        rows = sorted(pool)
+        x = layer_means(self.model, [train[i]["sequence"] for i in rows])
+        y = np.array([labels_all[i] for i in rows])
+        self.fit_counts = {t: {"proteins": len(rows), "positives": int(y[:, j].sum())} for j, t in enumerate(self.terms)}
+        self.classifiers = []
+        for j in range(len(self.terms)):
+            classifier = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=3000, class_weight="balanced"))
+            self.classifiers.append(classifier.fit(x, y[:, j]))
+        val_x, val_y = self._heldout(corpus["validation"], config, rng)
+        test_x, test_y = self._heldout(corpus["test"], config, rng)
+        val_scores, test_scores = self.scores_of(val_x), self.scores_of(test_x)
+        self.thresholds = [float(np.quantile(val_scores[~val_y[:, j], j], 1 - config.fpr)) for j in range(len(self.terms))]
+        self.checks = {}
+        for j, term in enumerate(self.terms):
+            positive = test_y[:, j]
+            calls = test_scores[:, j] >= self.thresholds[j]
+            self.checks[term] = {
+                "test_auroc": float(roc_auc_score(positive, test_scores[:, j])) if 0 < positive.sum() < len(positive) else None,
+                "test_positives": int(positive.sum()),
+                "test_proteins": len(positive),
+                "test_tpr": float(calls[positive].mean()) if positive.any() else None,
+                "test_fpr": float(calls[~positive].mean()),
+                "natural_rate_test": float(positive.mean()),
+            }
+
+    def _labels(self, go: Sequence[str]) -> list[bool]:
+        carried = self.graph.propagate(go)
+        return [t in carried for t in self.terms]
+
+    def _heldout(self, split, config: GoEvalConfig, rng: random.Random) -> tuple[np.ndarray, np.ndarray]:
+        rows = [i for i, n in enumerate(split["length"]) if n <= config.probe_max_length]
+        rows = sorted(rng.sample(rows, min(config.probe_heldout, len(rows))))
+        x = layer_means(self.model, [split[i]["sequence"] for i in rows])
+        return x, np.array([self._labels(split[i]["go"]) for i in rows])
+
+    def scores_of(self, x: np.ndarray) -> np.ndarray:
+        return np.stack([c.decision_function(x) for c in self.classifiers], axis=1)  # (N, terms)
+
+    def calls(self, sequences: Sequence[str]) -> np.ndarray:
+        """(N, terms) bool: which terms the probes assign to each sequence."""
+        return self.scores_of(layer_means(self.model, sequences)) >= np.array(self.thresholds)
+
+
+def homology_terms(
+    search: TrainingSearch, training_go: Sequence[Sequence[str]], sequences: Sequence[str], graph: GoGraph
+) -> tuple[list[set[str]], list[float]]:
+    """Per sequence: the GO terms (propagated) of its training hits with E < HOMOLOGY_EVALUE, and its highest
+    identity to any training sequence (identical aligned residues over the shorter length; 0 with no hit)."""
+    terms = [set() for _ in sequences]
+    identity = [0.0] * len(sequences)
+    fields = "query,target,qaln,taln,qlen,tlen,evalue"
+    for line in search._search(sequences, fields, ["-e", "inf", "--threads", str(search.threads), "-v", "1"]):
+        query, target, qaln, taln, qlen, tlen, evalue = line.split("\t")
+        q = int(query)
+        same = sum(a == b != "-" for a, b in zip(qaln, taln)) / min(int(qlen), int(tlen))
+        identity[q] = max(identity[q], same)
+        if float(evalue) < HOMOLOGY_EVALUE:
+            terms[q] |= graph.propagate(training_go[int(target)])
+    return terms, identity
+
+
+def _rate(values) -> float:
+    values = list(values)
+    return float(sum(values) / len(values)) if values else 0.0
+
+
+def _ratio(conditioned: float, baseline: float, n: int) -> float:
+    """conditioned / baseline, the baseline floored at one design in n (a rate of 0 is below 1/n, not 0)."""
+    return conditioned / max(baseline, 1.0 / n)
+
+
+def evaluate_go(
+    data: str | Path,
+    *,
+    model: str | Path = DEFAULT_GO_MODEL,
+    scorer: str | Path = DEFAULT_SCORER,
+    config: GoEvalConfig = GoEvalConfig(),
+    workdir: str | Path | None = None,
+    device: torch.device | str = "cpu",
+) -> dict:
+    """The report described in the module docstring, JSON-ready: ``terms`` (a row per term), ``motifs``,
+    ``summary``, ``settings``, ``seconds``."""
+    seconds: dict[str, float] = {}
+    started = time.monotonic()
+    with _timed(seconds, "load"):
+        corpus = load_corpus(Path(data))
+        graph = default_graph()
+        generator = load_generator(model, device)
+        vocabulary = getattr(generator, "go_vocabulary", None)
+        if vocabulary is None:
+            raise ValueError(f"{model}: not a GO-conditioned generator (no go_terms.json)")
+        for term in config.terms:
+            vocabulary.check(term)
+        esm = load_scorer(scorer, device).model
+    with _timed(seconds, "probes"):
+        probes = Probes(esm, config.terms, graph, corpus, config)
+
+    def make(go: Sequence[str], guidance: float | None, motifs=(), num=config.num, seed=config.seed) -> list[str]:
+        made = design(
+            config.length, motifs, num, model=generator, scorer=None, steps=config.steps, sampler=config.sampler,
+            go=go, guidance=guidance, seed=seed, device=device,
+        )  # fmt: skip
+        return [d.sequence for d in sorted(made, key=lambda d: d.sample)]
+
+    with _timed(seconds, "designs"):
+        unconditioned = make([config.terms[0]], 0.0)  # guidance 0: the terms are not attended
+        conditioned = {term: make([term], config.guidance, seed=config.seed + 1 + i) for i, term in enumerate(config.terms)}
+        motif_sets = {}
+        for i, (term, motif) in enumerate(config.motif_pairs):
+            seed = config.seed + 100 + i
+            motif_sets[(term, motif)] = {
+                "with_term": make([term], config.guidance, [motif], config.motif_num, seed),
+                "motif_only": make([term], 0.0, [motif], config.motif_num, seed),
+            }
+    everything = unconditioned + [s for term in config.terms for s in conditioned[term]]
+    everything += [s for pair in motif_sets.values() for s in pair["with_term"] + pair["motif_only"]]
+    with _timed(seconds, "probe_calls"):
+        calls = dict(zip(everything, probes.calls(everything)))  # sequence -> (terms,) bool
+    with tempfile.TemporaryDirectory(prefix="dlm-protein-eval-go-") as tmp:
+        with _timed(seconds, "homology"):
+            training = list(corpus["train"]["sequence"])
+            search = TrainingSearch(training, Path(workdir or tmp), config.threads)
+            found, identity = homology_terms(search, corpus["train"]["go"], everything, graph)
+    homology = dict(zip(everything, found))
+    novelty = dict(zip(everything, identity))
+
+    rows = []
+    for j, term in enumerate(config.terms):
+        others = [s for other in config.terms if other != term for s in conditioned[other]]
+        probe = {
+            "conditioned": _rate(calls[s][j] for s in conditioned[term]),
+            "unconditioned": _rate(calls[s][j] for s in unconditioned),
+            "other_terms": _rate(calls[s][j] for s in others),
+        }
+        hom = {
+            "conditioned": _rate(term in homology[s] for s in conditioned[term]),
+            "unconditioned": _rate(term in homology[s] for s in unconditioned),
+            "other_terms": _rate(term in homology[s] for s in others),
+        }
+        rows.append({
+            "term": term,
+            "name": graph.names.get(term, term),
+            "namespace": graph.namespace(term),
+            "probe": {**probe, "ratio_unconditioned": _ratio(probe["conditioned"], probe["unconditioned"], config.num),
+                      "ratio_other_terms": _ratio(probe["conditioned"], probe["other_terms"], len(others)),
+                      **probes.checks[term], **probes.fit_counts[term]},
+            "homology": {**hom, "designs_with_any_hit": _rate(bool(homology[s]) for s in conditioned[term])},
+            "novelty_median_max_identity": statistics.median(novelty[s] for s in conditioned[term]),
+        })  # fmt: skip
+    motifs = []
+    for (term, motif), sets in motif_sets.items():
+        j = config.terms.index(term) if term in config.terms else None
+        entry = {"term": term, "name": graph.names.get(term, term), "motif": motif, "num": config.motif_num}
+        for name, sequences in sets.items():
+            entry[name] = {
+                "motif_kept": _motif_kept(sequences, motif),
+                "probe": None if j is None else _rate(calls[s][j] for s in sequences),
+                "homology": _rate(term in homology[s] for s in sequences),
+            }
+        motifs.append(entry)
+    enriched = sum(r["probe"]["ratio_unconditioned"] >= 3.0 for r in rows)
+    summary = {
+        "terms": len(rows),
+        "probe_enriched_3x_over_unconditioned": enriched,
+        "probe_enriched_3x_over_other_terms": sum(r["probe"]["ratio_other_terms"] >= 3.0 for r in rows),
+        "homology_enriched_over_unconditioned": sum(r["homology"]["conditioned"] > r["homology"]["unconditioned"] for r in rows),
+        "unconditioned_novelty_median_max_identity": statistics.median(novelty[s] for s in unconditioned),
+    }
+    seconds["total"] = round(time.monotonic() - started, 1)
+    settings = {
+        **asdict(config),
+        "data": str(data),
+        "model": str(model) if isinstance(model, (str, Path)) else type(model).__name__,
+        "scorer": str(scorer) if isinstance(scorer, (str, Path)) else type(scorer).__name__,
+        "device": str(device),
+        "probe": (
+            "per term: StandardScaler + LogisticRegression(C=0.1, class_weight='balanced') on the concatenated "
+            f"per-layer residue means of the scorer; threshold: validation FPR {config.fpr:g}; AUROC on the test split"
+        ),
+        "homology": f"mmseqs easy-search against the training split; terms of hits with E < {HOMOLOGY_EVALUE:g}",
+        "ratios": "conditioned rate / baseline rate, the baseline floored at 1/n",
+    }
+    return {"terms": rows, "motifs": motifs, "summary": summary, "settings": settings, "seconds": seconds}
+
+
+def _motif_kept(sequences: Sequence[str], spec: str) -> float:
+    """Share of the sequences holding the motif (X: any residue) inside its window ("START-END:RESIDUES"), or
+    at its position ("POS:RESIDUES"), read from the sequences themselves."""
+    window, residues = spec.split(":")
+    start, _, end = window.partition("-")
+    lo = int(start)
+    hi = int(end) if end else lo + len(residues) - 1
+    pattern = re.compile("(?=" + residues.replace("X", ".") + ")")
+    return _rate(bool(pattern.search(s[lo - 1 : hi])) for s in sequences)
+
+
+def format_go_report(report: Mapping) -> str:
+    lines = ["GO conditioning: share of designs assigned the term (conditioned / unconditioned / other terms)"]
+    lines.append(f"{'term':<11} {'name':<36} {'AUROC':>6} {'probe c/u/o':>17} {'x':>5} {'homology c/u/o':>17} {'id':>5}")
+    for r in report["terms"]:
+        p, h = r["probe"], r["homology"]
+        auc = "-" if p["test_auroc"] is None else f"{p['test_auroc']:.2f}"
+        lines.append(
+            f"{r['term']:<11} {r['name'][:36]:<36} {auc:>6} "
+            f"{p['conditioned']:>5.2f}/{p['unconditioned']:.2f}/{p['other_terms']:.2f} {p['ratio_unconditioned']:>5.1f} "
+            f"{h['conditioned']:>5.2f}/{h['unconditioned']:.2f}/{h['other_terms']:.2f} {r['novelty_median_max_identity']:>5.2f}"
+        )
+    lines += ["", "motif + term (motif kept / probe / homology)"]
+    for m in report["motifs"]:
+        w, o = m["with_term"], m["motif_only"]
+        fmt = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+        lines.append(
+            f"{m['term']} {m['name'][:28]:<28} {m['motif']:<16} with term {w['motif_kept']:.2f}/{fmt(w['probe'])}/{w['homology']:.2f}"
+            f"  motif only {o['motif_kept']:.2f}/{fmt(o['probe'])}/{o['homology']:.2f}"
+        )
+    s = report["summary"]
+    lines += [
+        "",
+        f"probe: {s['probe_enriched_3x_over_unconditioned']} of {s['terms']} terms at least 3x the unconditioned rate, "
+        f"{s['probe_enriched_3x_over_other_terms']} at least 3x the other terms' rate",
+        f"settings: length {report['settings']['length']}, {report['settings']['num']} designs a set, guidance "
+        f"{report['settings']['guidance']}, sampler {report['settings']['sampler']}; "
+        f"{report['seconds']['total']:.0f} s",
+    ]
+    return "\n".join(lines)
