@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
-GO_DIR = Path(os.environ.get("DLM_GO_DIR", "/usr/share/metastudent-data/dataset_201401"))
-"""Where ``goGraph.txt`` and ``nameMapping.txt`` are (Debian ``metastudent-data``); override with $DLM_GO_DIR."""
+GO_DIR = Path("/usr/share/metastudent-data/dataset_201401")
+"""Where ``goGraph.txt`` and ``nameMapping.txt`` are (Debian ``metastudent-data``); $DLM_GO_DIR overrides it."""
 VOCABULARY_FILE = "go_terms.json"
 PROPAGATED = ("is_a", "part_of")
 ROOTS = {"GO:0008150": "biological_process", "GO:0003674": "molecular_function", "GO:0005575": "cellular_component"}
@@ -47,8 +47,8 @@ class GoGraph:
         self._ancestors: dict[str, frozenset[str]] = {}
 
     @classmethod
-    def load(cls, folder: str | Path = GO_DIR) -> "GoGraph":
-        folder = Path(folder)
+    def load(cls, folder: str | Path | None = None) -> GoGraph:
+        folder = Path(folder or os.environ.get("DLM_GO_DIR") or GO_DIR)
         graph_file, names_file = folder / "goGraph.txt", folder / "nameMapping.txt"
         for path in (graph_file, names_file):
             if not path.is_file():
@@ -236,9 +236,14 @@ def build_vocabulary(
     return TermVocabulary(terms, first_token, min_count, source)
 
 
-@lru_cache(maxsize=1)
 def default_graph() -> GoGraph:
-    return GoGraph.load(GO_DIR)
+    """The graph in $DLM_GO_DIR, else in ``GO_DIR``; read once per folder."""
+    return _graph(str(os.environ.get("DLM_GO_DIR") or GO_DIR))
+
+
+@lru_cache(maxsize=4)
+def _graph(folder: str) -> GoGraph:
+    return GoGraph.load(folder)
 
 
 def _graph_if_shipped() -> GoGraph | None:
