@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import json
 import time
+from pathlib import Path
 
 import altair as alt
 import numpy as np
@@ -18,7 +19,17 @@ import torch
 
 from apps.protein.alphabet import STANDARD_RESIDUES
 from apps.protein.cli import DEMO
-from apps.protein.design import DEFAULT_MODEL, DEFAULT_SAMPLER, DEFAULT_SCORER, design, load_generator, load_scorer
+from apps.protein.design import (
+    DEFAULT_GO_MODEL,
+    DEFAULT_MODEL,
+    DEFAULT_SAMPLER,
+    DEFAULT_SCORER,
+    design,
+    load_generator,
+    load_scorer,
+)
+from apps.protein.go import TermVocabulary
+from apps.protein.go_eval import PROBES_FILE, ProbeSet
 from apps.protein.fasta import Record, read_fasta
 from apps.protein.scoring import Scorer, embed
 from dashboards.protein_view import (
@@ -32,9 +43,11 @@ from dashboards.protein_view import (
     pca,
     read_fasta_upload,
     residue_table,
+    term_id,
+    term_label,
 )
 from dashboards.widgets import PEOPLE_ERRORS, ProgressTrace, device_label, pick_device
-from shared_dlm import STRATEGIES, SupportsDenoise
+from shared_dlm import STRATEGIES, SupportsDenoise, registered_names, resolve
 
 EXAMPLE = json.loads(DEMO.read_text())
 NATURAL = DEMO.parent / EXAMPLE["reference"]
@@ -69,8 +82,33 @@ def cached_natural(scorer: str, device: str, records: tuple[tuple[str, str], ...
     return natural_profile([Record(id, id, sequence) for id, sequence in records], scorer_for(scorer, device))
 
 
+def model_folder(name: str) -> Path | None:
+    """The folder of a registered name or a path; None if there is none."""
+    if name in registered_names():
+        return Path(resolve(name))
+    return Path(name) if Path(name).is_dir() else None
+
+
+@st.cache_data(show_spinner=False)
+def term_labels(model: str) -> list[str]:
+    """The picker's terms: the vocabulary of the generator named (if it is GO-conditioned), else of the
+    shipped GO generator; none without either."""
+    for name in (model, DEFAULT_GO_MODEL):
+        folder = model_folder(name)
+        if folder is not None and (folder / "go_terms.json").is_file():
+            return [term_label(t) for t in TermVocabulary.load(folder).terms]
+    return []
+
+
+@st.cache_resource(show_spinner=False)
+def cached_probes(folder: str) -> ProbeSet | None:
+    path = Path(folder) / PROBES_FILE
+    return ProbeSet.load(path) if path.is_file() else None
+
+
 def form() -> dict | None:
     """The inputs; None until Design is pressed."""
+    labels = term_labels(st.session_state.get("model", DEFAULT_MODEL).strip())
     with st.form("design"):
         left, right = st.columns(2)
         with left:
@@ -81,6 +119,16 @@ def form() -> dict | None:
             )  # fmt: skip
             forbid = st.multiselect("Forbidden residues (outside the motifs)", list(STANDARD_RESIDUES), key="forbid")
             num = st.number_input("Designs", min_value=1, max_value=256, value=EXAMPLE["num"], key="num")
+            go = st.multiselect(
+                "GO terms: design for a function (type to search by name or id)", labels, key="go",
+                disabled=not labels, placeholder="no GO-conditioned generator" if not labels else "any function",
+                help=f"Gene Ontology terms of the generator named when Design was last pressed, else of {DEFAULT_GO_MODEL!r}, "
+                f"which designs with them when the generator is left at {DEFAULT_MODEL!r}",
+            )  # fmt: skip
+            guidance = st.number_input(
+                "Guidance weight (with GO terms)", value=1.0, step=0.5, key="guidance",
+                help="classifier-free guidance: 0 ignores the terms, 1 is plain conditioning, above 1 pushes harder",
+            )  # fmt: skip
             upload = st.file_uploader(
                 f"Natural sequences to compare with (FASTA; default: {NATURAL.name})", key="natural"
             )
@@ -106,6 +154,7 @@ def form() -> dict | None:
         "length": int(length), "motifs": motifs, "forbid": "".join(forbid), "num": int(num), "upload": upload,
         "model": model.strip(), "scorer": scorer.strip(), "sampler": sampler, "steps": int(steps),
         "temperature": float(temperature), "remask": float(remask) or None, "seed": int(seed),
+        "go": [term_id(label) for label in go], "guidance": float(guidance),
     }  # fmt: skip
 
 
@@ -117,7 +166,9 @@ def run(inputs: dict) -> dict:
     if inputs["remask"] is not None and inputs["scorer"].lower() == NO_SCORER:
         raise ValueError("ESM-2 remasking needs the ESM-2 scorer: give one, or set the threshold to 0")
     device = pick_device()
-    generator = cached_generator(inputs["model"], str(device))
+    go = inputs["go"]
+    model = DEFAULT_GO_MODEL if go and inputs["model"] == DEFAULT_MODEL else inputs["model"]
+    generator = cached_generator(model, str(device))
     scorer = scorer_for(inputs["scorer"], str(device))
     natural = cached_natural(inputs["scorer"], str(device), tuple((r.id, r.sequence) for r in records))
     if scorer is not None:  # the designs' embedding_similarity: to the natural centroid
@@ -129,10 +180,12 @@ def run(inputs: dict) -> dict:
             designs = design(
                 inputs["length"], specs, inputs["num"], model=generator, scorer=scorer, steps=inputs["steps"] or None,
                 sampler=inputs["sampler"], temperature=inputs["temperature"], forbid=inputs["forbid"],
-                esm_remask=inputs["remask"], seed=inputs["seed"], device=device,
-                trace=ProgressTrace(bar, generator.spec.mask_id),
+                esm_remask=inputs["remask"], seed=inputs["seed"], device=device, go=go,
+                guidance=inputs["guidance"] if go else None, trace=ProgressTrace(bar, generator.spec.mask_id),
             )  # fmt: skip
             embeddings = None if scorer is None else embed(scorer.model, [d.sequence for d in designs]).numpy()
+            probes, note = probes_for(model, inputs["scorer"])
+            assigned = None if probes is None or scorer is None else probes.assign(scorer.model, [d.sequence for d in designs])
     finally:
         bar.empty()
     seconds = time.perf_counter() - start
@@ -144,7 +197,24 @@ def run(inputs: dict) -> dict:
         "device": device_label(device),
         "seconds": seconds,
         "seed": inputs["seed"],
+        "assigned": assigned,
+        "probes": probes,
+        "probe_note": note,
     }
+
+
+def probes_for(model: str, scorer: str) -> tuple[ProbeSet | None, str]:
+    """The GO probes saved beside the generator (or the shipped GO generator), if they read this scorer's
+    embeddings; and a note on why there are none."""
+    for name in (model, DEFAULT_GO_MODEL):
+        folder = model_folder(name)
+        probes = None if folder is None else cached_probes(str(folder))
+        if probes is None:
+            continue
+        if model_folder(scorer) != model_folder(probes.scorer):
+            return None, f"The GO probes read the embeddings of the scorer {probes.scorer!r}: pick it to see the terms they assign."
+        return probes, ""
+    return None, ""
 
 
 def show_table(result: dict) -> None:
@@ -155,11 +225,21 @@ def show_table(result: dict) -> None:
         "the generator's mean log-probability). Embedding similarity: cosine to the natural sequences' mean "
         "ESM-2 embedding. Properties from Biopython's ProtParam."
     )
-    table = design_table(designs)
+    assigned = result.get("assigned")
+    if assigned is not None:
+        probes: ProbeSet = result["probes"]
+        st.caption(
+            f"Probe terms: of the {len(probes.terms)} GO terms with a probe ({', '.join(probes.names)}), those a "
+            "logistic regression on the scorer's embeddings assigns to the design (its threshold calls "
+            f"{probes.fpr:.0%} of natural proteins without the term positive): an annotator independent of the generator."
+        )
+    elif result.get("probe_note"):
+        st.caption(result["probe_note"])
+    table = design_table(designs, assigned=assigned)
     st.dataframe(table, hide_index=True, column_config={"sequence": st.column_config.TextColumn(width="large")})
     fasta, csv = st.columns(2)
     fasta.download_button("Download FASTA", fasta_text(designs, result["seed"]), "designs.fasta", "text/plain")
-    full = design_table(designs, full=True).to_csv(index=False)
+    full = design_table(designs, full=True, assigned=assigned).to_csv(index=False)
     csv.download_button("Download CSV", full, "designs.csv", "text/csv")
 
 

@@ -73,16 +73,32 @@ def natural_profile(records: Sequence[Record], scorer: Scorer | None) -> Natural
     return Natural(pd.DataFrame(rows), embeddings, len(records) - len(kept))
 
 
-def design_table(designs: Sequence[Design], full: bool = False) -> pd.DataFrame:
+def design_table(
+    designs: Sequence[Design], full: bool = False, assigned: Sequence[Sequence[str]] | None = None
+) -> pd.DataFrame:
     """One row a design: rank, sequence, placed motifs, scores and properties (``full``: every property,
-    composition included, for the CSV)."""
+    composition included, for the CSV); with GO terms, those it was conditioned on and, with ``assigned``
+    (one list a design, in the designs' order), the terms the probes assign it."""
     rows = []
-    for d in designs:
+    conditioned = any(d.go for d in designs)
+    for i, d in enumerate(designs):
         values = dict(d.properties) if full else {k: d.properties[k] for k in PROPERTIES}
         motifs = ", ".join(f"{m.spec} at {m.start}-{m.end}" for m in d.motifs)
         scores = {k: d.scores[k] for k in SCORES if k in d.scores}
-        rows.append({"rank": d.rank, "sample": d.sample, **scores, **values, "motifs": motifs, "sequence": d.sequence})
+        terms = {"go": ", ".join(d.go)} if conditioned else {}
+        if assigned is not None:
+            terms["probe_terms"] = ", ".join(assigned[i])
+        rows.append({"rank": d.rank, "sample": d.sample, **scores, **values, **terms, "motifs": motifs, "sequence": d.sequence})
     return pd.DataFrame(rows)
+
+
+def term_label(term) -> str:
+    """How the term picker shows a vocabulary term; ``term_id`` reads the id back."""
+    return f"{term.id} · {term.name}"
+
+
+def term_id(label: str) -> str:
+    return label.split(" ", 1)[0]
 
 
 def residue_table(designs: Sequence[Design]) -> pd.DataFrame:

@@ -402,6 +402,10 @@ def add_eval(subparsers: argparse._SubParsersAction) -> None:
     go.add_argument("--num", type=int, default=go_defaults.num, help="designs per term, and unconditioned designs")
     go.add_argument("--guidance", type=float, default=go_defaults.guidance, help="classifier-free guidance weight")
     go.add_argument("--motif-num", type=int, default=go_defaults.motif_num, help="designs per motif + term pair (0: none)")
+    go.add_argument(
+        "--save-probes", type=Path, metavar="FILE",
+        help="save the fitted probes (go_probes.json beside a GO generator is what the dashboard reads)",
+    )  # fmt: skip
     parser.set_defaults(run=run_eval)
 
 
@@ -455,7 +459,7 @@ def run_eval_go(args: argparse.Namespace) -> int:
         motif_pairs=pairs, motif_num=max(args.motif_num, 1), seed=args.seed, threads=args.threads,
     )  # fmt: skip
     report = evaluate_go(args.data, model=args.model or DEFAULT_GO_MODEL, scorer=args.scorer, config=config,
-                         workdir=args.workdir, device=args.device)  # fmt: skip
+                         workdir=args.workdir, device=args.device, save_probes=args.save_probes)  # fmt: skip
     print(json.dumps(report, indent=2) if args.json else format_go_report(report))
     return 0
 

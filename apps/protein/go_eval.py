@@ -19,6 +19,7 @@ Then motifs and conditioning together: designs with a motif and a term, against 
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import statistics
@@ -66,6 +67,8 @@ DEFAULT_MOTIF_PAIRS = (
     ("GO:0005524", "10-60:GXXXXGKT"),  # the Walker A (P-loop) motif with ATP binding
 )
 HOMOLOGY_EVALUE = 1e-3
+PROBES_FILE = "go_probes.json"
+"""The fitted probes, saved beside a GO generator by ``dlm-protein eval go --save-probes``."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ class Probes:
     """One logistic regression per term on ``layer_means`` features (see the module docstring)."""
 
     def __init__(self, scorer_model, terms: Sequence[str], graph: GoGraph, corpus, config: GoEvalConfig):
-        self.model, self.terms, self.graph = scorer_model, list(terms), graph
+        self.model, self.terms, self.graph, self.fpr = scorer_model, list(terms), graph, config.fpr
         rng = random.Random(config.seed)
         train = corpus["train"]
         short = [i for i, n in enumerate(train["length"]) if n <= config.probe_max_length]
@@ -159,6 +162,58 @@ class Probes:
         """(N, terms) bool: which terms the probes assign to each sequence."""
         return self.scores_of(layer_means(self.model, sequences)) >= np.array(self.thresholds)
 
+    def probe_set(self, scorer: str) -> ProbeSet:
+        """The fitted probes as plain arrays, to save beside the GO generator (the dashboard reads them)."""
+        scalers = [c.named_steps["standardscaler"] for c in self.classifiers]
+        models = [c.named_steps["logisticregression"] for c in self.classifiers]
+        return ProbeSet(
+            terms=self.terms, names=[self.graph.names.get(t, t) for t in self.terms], scorer=scorer,
+            mean=np.stack([s.mean_ for s in scalers]), scale=np.stack([s.scale_ for s in scalers]),
+            coef=np.stack([m.coef_[0] for m in models]), intercept=np.array([m.intercept_[0] for m in models]),
+            thresholds=np.array(self.thresholds), checks=self.checks, fpr=self.fpr,
+        )  # fmt: skip
+
+
+@dataclass
+class ProbeSet:
+    """Fitted per-term probes without scikit-learn: score = ((x - mean) / scale) . coef + intercept, a call
+    where it reaches the threshold. Saved as ``go_probes.json`` (``save``) beside the generator."""
+
+    terms: list[str]
+    names: list[str]
+    scorer: str  # the ESM scorer whose ``layer_means`` the probes read
+    mean: np.ndarray  # (T, D)
+    scale: np.ndarray  # (T, D)
+    coef: np.ndarray  # (T, D)
+    intercept: np.ndarray  # (T,)
+    thresholds: np.ndarray  # (T,)
+    checks: dict
+    fpr: float = 0.05  # the share of natural validation proteins without a term that its threshold calls positive
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        """(N, T) from (N, D) ``layer_means`` features."""
+        return np.einsum("ntd,td->nt", (features[:, None, :] - self.mean) / self.scale, self.coef) + self.intercept
+
+    def assign(self, scorer_model, sequences: Sequence[str]) -> list[list[str]]:
+        """The terms the probes assign to each sequence."""
+        calls = self.scores(layer_means(scorer_model, sequences)) >= self.thresholds
+        return [[t for t, hit in zip(self.terms, row) if hit] for row in calls]
+
+    def save(self, path: str | Path) -> Path:
+        arrays = {k: np.round(getattr(self, k), 6).tolist() for k in ("mean", "scale", "coef", "intercept", "thresholds")}
+        data = {"terms": self.terms, "names": self.names, "scorer": self.scorer, "checks": self.checks, "fpr": self.fpr, **arrays}
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(data))
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> ProbeSet:
+        data = json.loads(Path(path).read_text())
+        arrays = {k: np.asarray(data[k], dtype=np.float64) for k in ("mean", "scale", "coef", "intercept", "thresholds")}
+        return cls(terms=data["terms"], names=data["names"], scorer=data["scorer"], checks=data["checks"], fpr=data["fpr"], **arrays)
+
 
 def homology_terms(
     search: TrainingSearch, training_go: Sequence[Sequence[str]], sequences: Sequence[str], graph: GoGraph
@@ -196,9 +251,10 @@ def evaluate_go(
     config: GoEvalConfig = GoEvalConfig(),
     workdir: str | Path | None = None,
     device: torch.device | str = "cpu",
+    save_probes: str | Path | None = None,
 ) -> dict:
     """The report described in the module docstring, JSON-ready: ``terms`` (a row per term), ``motifs``,
-    ``summary``, ``settings``, ``seconds``."""
+    ``summary``, ``settings``, ``seconds``. ``save_probes``: a file to save the fitted probes in."""
     seconds: dict[str, float] = {}
     started = time.monotonic()
     with _timed(seconds, "load"):
@@ -213,6 +269,8 @@ def evaluate_go(
         esm = load_scorer(scorer, device).model
     with _timed(seconds, "probes"):
         probes = Probes(esm, config.terms, graph, corpus, config)
+    if save_probes is not None:
+        probes.probe_set(str(scorer) if isinstance(scorer, (str, Path)) else type(scorer).__name__).save(save_probes)
 
     def make(go: Sequence[str], guidance: float | None, motifs=(), num=config.num, seed=config.seed) -> list[str]:
         made = design(

@@ -34,3 +34,22 @@ def protein_model(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def protein_scorer(tmp_path_factory) -> Path:
     return save_esm2(tiny_esm2(), tmp_path_factory.mktemp("protein-scorer"))
+
+
+@pytest.fixture(scope="session")
+def protein_go_model(tmp_path_factory, protein_scorer) -> Path:
+    """A tiny GO-conditioned generator with probes (random weights) for the tiny scorer beside it."""
+    import numpy as np
+
+    from apps.protein.go_eval import PROBES_FILE, ProbeSet
+    from tests.protein.conftest import tiny_go_generator_folder
+
+    folder = tiny_go_generator_folder(tmp_path_factory.mktemp("protein-go"))
+    rng = np.random.default_rng(0)
+    terms, width = ["GO:0003677", "GO:0008270"], 2 * 32  # the tiny scorer: 2 layers of 32
+    ProbeSet(
+        terms=terms, names=["DNA binding", "zinc ion binding"], scorer=str(protein_scorer),
+        mean=np.zeros((2, width)), scale=np.ones((2, width)), coef=rng.normal(size=(2, width)),
+        intercept=np.zeros(2), thresholds=np.array([-1e9, 1e9]), checks={},  # DNA binding always, zinc never
+    ).save(folder / PROBES_FILE)  # fmt: skip
+    return folder

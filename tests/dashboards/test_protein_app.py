@@ -121,3 +121,46 @@ def test_bad_input_is_a_message_not_a_traceback(protein_model, protein_scorer, v
 def test_a_generator_too_short_for_the_length(protein_model, protein_scorer):
     at = design(page(protein_model, protein_scorer, length=500))
     assert "length must be between 1 and 126 residues" in at.error[0].value
+
+
+def test_go_terms_picked_by_name_condition_the_designs_and_the_probes_annotate_them(protein_go_model, protein_scorer):
+    # the form commits the generator's name when Design is pressed: from then on the picker lists its terms
+    at = design(page(protein_go_model, protein_scorer))
+    assert "go" not in at.dataframe[0].value.columns  # no term picked: no conditioning column
+    picker = at.multiselect(key="go")
+    labels = [o for o in picker.options if "zinc ion binding" in o or o.startswith("GO:0003677 ")]
+    assert labels == ["GO:0003677 · DNA binding", "GO:0008270 · zinc ion binding"]
+    picker.set_value(labels)
+    at.number_input(key="guidance").set_value(2.0)
+    at = design(at)
+    assert not at.error
+    table = at.dataframe[0].value
+    assert (table["go"] == "GO:0003677, GO:0008270").all()
+    assert (table["probe_terms"] == "GO:0003677").all()  # the probes' thresholds: DNA binding always, zinc never
+    assert "Probe terms: of the 2 GO terms with a probe" in " ".join(c.value for c in at.caption)
+
+
+def test_probes_for_another_scorer_are_not_used(protein_go_model, tmp_path):
+    from apps.protein.scoring import save_esm2
+    from tests.protein.conftest import tiny_esm2
+
+    other = save_esm2(tiny_esm2(seed=1), tmp_path / "other-scorer")
+    at = design(page(protein_go_model, other))
+    at.multiselect(key="go").set_value(["GO:0003677 · DNA binding"])
+    at = design(at)
+    assert "probe_terms" not in at.dataframe[0].value.columns
+    assert "pick it to see the terms they assign" in " ".join(c.value for c in at.caption)
+
+
+def test_without_a_go_generator_the_picker_is_disabled_and_a_negative_weight_is_refused(
+    protein_model, protein_go_model, protein_scorer
+):
+    at = design(page(protein_model, protein_scorer))
+    picker = at.multiselect(key="go")
+    assert picker.disabled == (not picker.options)  # only the shipped GO generator's terms, if it is shipped
+    at = design(page(protein_go_model, protein_scorer))
+    at.multiselect(key="go").set_value(["GO:0003677 · DNA binding"])
+    at.number_input(key="guidance").set_value(-1.0)
+    at.button[0].click().run()
+    assert not at.exception
+    assert "guidance must be a finite weight >= 0" in at.error[0].value

@@ -5,6 +5,7 @@ and guidance (alone and with motifs and remasking), the CLI's `terms`, `design -
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -13,11 +14,11 @@ import yaml
 
 from apps.protein.alphabet import MASK_ID, PAD_ID, STANDARD_RESIDUES
 from apps.protein.cli import main
-from apps.protein.design import DesignError, design, load_generator
+from apps.protein.design import DesignError, design, load_generator, load_scorer
 from apps.protein.go import TermVocabulary
-from apps.protein.go_eval import GoEvalConfig, _motif_kept, _ratio, evaluate_go, format_go_report
+from apps.protein.go_eval import GoEvalConfig, ProbeSet, _motif_kept, _ratio, evaluate_go, format_go_report, layer_means
 from apps.protein.go_train import build_trainer, term_token, warm_start
-from tests.protein.conftest import MAX_POSITIONS, tiny_generator_folder, write_go_corpus
+from tests.protein.conftest import MAX_POSITIONS, go_protein, tiny_generator_folder, write_go_corpus
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -219,7 +220,10 @@ def test_eval_go_reports_every_term_under_both_annotators(tmp_path, go_graph_dir
         terms=(DNA, ZINC, MEMBRANE), length=30, num=4, guidance=2.0, steps=6, motif_pairs=((ZINC, "5-20:CXXC"),),
         motif_num=2, probe_sample=40, probe_positives=10, probe_heldout=20, threads=1,
     )  # fmt: skip
-    report = evaluate_go(corpus, model=go_generator_dir, scorer=scorer_dir, config=config, workdir=tmp_path / "work")
+    probes_file = tmp_path / "go_probes.json"
+    report = evaluate_go(
+        corpus, model=go_generator_dir, scorer=scorer_dir, config=config, workdir=tmp_path / "work", save_probes=probes_file
+    )  # fmt: skip
     assert [row["term"] for row in report["terms"]] == [DNA, ZINC, MEMBRANE]
     for row in report["terms"]:
         for annotator in ("probe", "homology"):
@@ -230,6 +234,15 @@ def test_eval_go_reports_every_term_under_both_annotators(tmp_path, go_graph_dir
     assert report["summary"]["terms"] == 3
     text = format_go_report(report)
     assert "DNA binding" in text and "motif + term" in text
+    # the saved probes call the same terms without scikit-learn
+    probes = ProbeSet.load(probes_file)
+    assert probes.terms == [DNA, ZINC, MEMBRANE] and probes.checks[DNA]["test_auroc"] == report["terms"][0]["probe"]["test_auroc"]
+    scorer = load_scorer(scorer_dir).model
+    proteins = [go_protein(random.Random(i), group, 40) for i, group in enumerate(["dna", "zinc", "membrane", "none"] * 3)]
+    assigned = probes.assign(scorer, proteins)
+    features = layer_means(scorer, proteins)
+    assert assigned == [[t for t, s, th in zip(probes.terms, row, probes.thresholds) if s >= th] for row in probes.scores(features)]
+    assert any(DNA in terms for terms in assigned[0::4]) or any(MEMBRANE in terms for terms in assigned[2::4])
 
 
 def test_cli_eval_go_refuses_bad_settings(tmp_path, capsys):
