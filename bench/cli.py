@@ -1,4 +1,5 @@
-"""`dlm-bench`: benchmarks that print ratios measured in one run (`forward`: the denoiser's ceiling; `sample`: samplers)."""
+"""`dlm-bench`: benchmarks that print ratios measured in one run (`forward`: the denoiser's ceiling; `sample`: samplers;
+`serve`: the infill server under load)."""
 
 from __future__ import annotations
 
@@ -108,6 +109,29 @@ def sample_command(args) -> None:
               f"x{report['speedups'][mode]:.2f}  {quality}{remask}")
 
 
+def serve_command(args) -> None:
+    from apps.code.batch import BatchInfiller
+    from apps.code.infill import resolve_model
+    from apps.code.serve import ServeConfig, create_app
+    from bench.serve import load_test, report
+
+    torch.set_num_threads(args.threads)
+    infiller = BatchInfiller(resolve_model(args.model, args.device), syntax_remask=not args.no_syntax_remask)
+    config = ServeConfig(model_name=args.model, max_batch_rows=args.max_batch_rows, max_wait_ms=args.max_wait_ms,
+                         max_queue=args.max_queue)  # fmt: skip
+    results = load_test(create_app(infiller, config), args.model, args.concurrency, args.requests, args.max_tokens)
+    settings = {**vars(args), "device": str(args.device), "torch_threads": torch.get_num_threads()}
+    settings.pop("run")
+    out = report(results, settings)
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return
+    for r in out["results"]:
+        print(f"concurrency {r['concurrency']:3d}: {r['requests_per_s']:6.2f} requests/s (x{r['speedup']:.2f}), "
+              f"p50 {r['p50_s']:.2f} s, p95 {r['p95_s']:.2f} s, {r['ok']}/{r['requests']} ok, {r['refused']} refused, "
+              f"{r['lost']} lost, {r['batches']} batches (mean {r['mean_batch']:.1f} requests)")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="dlm-bench", description="Benchmarks of the diffusion suite.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -139,6 +163,19 @@ def main(argv: list[str] | None = None) -> None:
     smp.add_argument("--compile", action="store_true", help="torch.compile the denoiser (GPU)")
     smp.add_argument("--json", action="store_true")
     smp.set_defaults(run=sample_command)
+    srv = sub.add_parser("serve", help="load test of dlm-code serve on loopback: requests/s and latency by concurrency")
+    srv.add_argument("--model", default="code-default")
+    srv.add_argument("--device", default="cpu")
+    srv.add_argument("--requests", type=int, default=64, help="requests sent at each concurrency")
+    srv.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
+    srv.add_argument("--max-tokens", type=int, default=16)
+    srv.add_argument("--max-batch-rows", type=int, default=64)
+    srv.add_argument("--max-wait-ms", type=float, default=10.0)
+    srv.add_argument("--max-queue", type=int, default=64)
+    srv.add_argument("--threads", type=int, default=1, help="torch threads of the model")
+    srv.add_argument("--no-syntax-remask", action="store_true")
+    srv.add_argument("--json", action="store_true")
+    srv.set_defaults(run=serve_command)
     args = parser.parse_args(argv)
     args.run(args)
 

@@ -109,6 +109,23 @@ def _candidates_json(candidates) -> list[dict]:
     ]
 
 
+def run_server(args: argparse.Namespace) -> int:
+    from apps.code.batch import BatchInfiller
+    from apps.code.infill import DEFAULT_MODEL, resolve_model
+    from apps.code.serve import ServeConfig, serve
+
+    if args.max_wait_ms < 0:
+        raise ValueError(f"--max-wait-ms must be >= 0, got {args.max_wait_ms}")
+    name = args.model or DEFAULT_MODEL
+    infiller = BatchInfiller(resolve_model(name, args.device), sampler=args.sampler, syntax_remask=args.syntax_remask)
+    config = ServeConfig(
+        model_name=name, max_batch_rows=args.max_batch_rows, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue,
+        truncate=args.truncate,
+    )  # fmt: skip
+    serve(infiller, args.host, args.port, config)
+    return 0
+
+
 def fill_file(args: argparse.Namespace) -> int:
     from apps.code.grammars import get_grammar, grammar_for_path
     from apps.code.infill import infill, split_fill
@@ -256,6 +273,21 @@ def build_parser() -> argparse.ArgumentParser:
     show = commands.add_parser("demo", help="fill the hole of a bundled example file and show the candidates")
     _add_sampling(show)
     show.set_defaults(run=demo)
+
+    server = commands.add_parser(
+        "serve", help="serve the infiller over HTTP: OpenAI /v1/completions (prompt + suffix) and llama.cpp /infill"
+    )
+    server.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    server.add_argument("--port", type=_positive, default=8000, help="port to listen on")
+    server.add_argument("--model", default=None, help="model folder or registered name (default: the shipped code-default)")
+    server.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    server.add_argument("--sampler", default="confidence", help="sampling strategy name")
+    server.add_argument("--no-syntax-remask", dest="syntax_remask", action="store_false", help="turn off tree-sitter remasking")
+    server.add_argument("--max-batch-rows", type=_positive, default=64, help="canvas rows denoised together at most")
+    server.add_argument("--max-wait-ms", type=float, default=10.0, help="how long a batch waits for more requests")
+    server.add_argument("--max-queue", type=_positive, default=64, help="requests waiting at most (past it: 503)")
+    server.add_argument("--truncate", action="store_true", help="keep only the code nearest the hole when a file is too long")
+    server.set_defaults(run=run_server)
 
     page = commands.add_parser("dashboard", help="start the infilling dashboard (streamlit run dashboards/code_app.py)")
     page.add_argument("--port", type=_positive, default=None, help="port to serve on (default: Streamlit's, 8501)")
