@@ -27,8 +27,8 @@ from apps.protein.design import (
     design,
     load_scorer,
 )
-from apps.protein.go import TermError
 from apps.protein.fasta import FastaError, Record, read_fasta, write_fasta
+from apps.protein.go import TermError
 from apps.protein.properties import properties
 from apps.protein.tools import ToolError
 from shared_dlm import STRATEGIES, registered_names, resolve
@@ -161,7 +161,12 @@ def add_design(subparsers: argparse._SubParsersAction) -> None:
         help="POS:RESIDUES (fixed) or START-END:RESIDUES (floating), 1-based, X = any; repeatable",
     )  # fmt: skip
     parser.add_argument("--num", type=int, default=16, help="designs to make")
-    parser.add_argument("--out", type=Path, help="FASTA file to write, ranked (written whole or not at all)")
+    parser.add_argument(
+        "--out", type=Path,
+        help="a .fasta/.fa/.faa file to write, ranked (whole or not at all); or a folder for a large run in shards "
+        "(FASTA + JSON lines each; resumable; split between the processes of `accelerate launch`)",
+    )  # fmt: skip
+    parser.add_argument("--shard-size", type=int, default=None, help="designs per shard when --out is a folder (default 1000)")
     parser.add_argument("--json", action="store_true", help="print the designs as a JSON list")
     _model_arguments(parser)
     parser.add_argument("--steps", type=int, help="denoising steps (None: one per generated residue)")
@@ -185,10 +190,18 @@ def add_design(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run_design)
 
 
+FASTA_SUFFIXES = (".fasta", ".fa", ".faa")
+
+
 def run_design(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.out is not None and not args.out.parent.is_dir():
         raise DesignError(f"--out {args.out}: the folder {args.out.parent} does not exist")
+    sharded = args.out is not None and args.out.suffix.lower() not in FASTA_SUFFIXES
+    if args.shard_size is not None and not sharded:
+        raise DesignError("--shard-size needs --out FOLDER (a large run in shards), not a FASTA file")
     reference = None if args.reference is None else [r.sequence for r in read_fasta(args.reference)]
+    if sharded:
+        return run_sharded(args, reference)
     start = time.monotonic()
     designs = design(
         args.length,
@@ -216,6 +229,46 @@ def run_design(args: argparse.Namespace, argv: Sequence[str]) -> int:
     elif args.out is None:
         for record in records:
             print(f">{record.description}\n{record.sequence}")
+    return 0
+
+
+def run_sharded(args: argparse.Namespace, reference: list[str] | None) -> int:
+    """``design --out FOLDER``: the designs in resumable shards, this process's share of them (shards.py)."""
+    from apps.protein.design import load_generator
+    from apps.protein.shards import DEFAULT_SHARD_SIZE, Process, run_shards
+
+    process = Process.from_environment()
+    device = args.device
+    if device == "cuda" and process.world > 1:
+        device = f"cuda:{process.local_rank}"
+    go = go_terms(args.go)
+    request = {
+        "length": args.length, "motifs": list(args.motif), "model": str(args.model), "scorer": str(args.scorer),
+        "steps": args.steps, "sampler": args.sampler, "temperature": args.temperature, "forbid": args.forbid,
+        "esm_remask": args.esm_remask, "go": go, "guidance": args.guidance,
+        "reference": None if args.reference is None else str(args.reference),
+    }  # fmt: skip
+    model = DEFAULT_GO_MODEL if go and args.model == DEFAULT_MODEL else args.model
+    generator = load_generator(model, device)  # loaded once for every shard of this process
+    scorer = load_scorer(args.scorer, device, reference)
+
+    def make(count: int, seed: int) -> list[Design]:
+        return design(
+            args.length, args.motif, count, model=generator, scorer=scorer, steps=args.steps, sampler=args.sampler,
+            temperature=args.temperature, forbid=args.forbid, esm_remask=args.esm_remask, go=go,
+            guidance=args.guidance, seed=seed, device=device,
+        )  # fmt: skip
+
+    start = time.monotonic()
+    summary = run_shards(
+        args.out, args.num, args.shard_size or DEFAULT_SHARD_SIZE, args.seed, request, make, process,
+        log=lambda message: print(message, file=sys.stderr),
+    )  # fmt: skip
+    print(
+        f"process {process.rank} of {process.world}: {summary['made']} shards written, {summary['skipped_complete']} "
+        f"already complete, of its {summary['mine']} ({summary['shards']} in the run) in {time.monotonic() - start:.1f} s",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -1,0 +1,134 @@
+"""Large design runs in shards: every design once, complete shards only, resume after a kill, the same
+request or a clear refusal, and the shards split between processes (also under `accelerate launch`)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from apps.protein.design import DesignError, design
+from apps.protein.fasta import read_fasta
+from apps.protein.shards import (
+    Process,
+    complete_shards,
+    read_run,
+    run_shards,
+    shard_seed,
+)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+REQUEST = {"length": 30, "motifs": ["3:CXXC"]}
+
+
+def maker(generator_dir, calls: list | None = None, fail_after: int | None = None):
+    def make(count: int, seed: int):
+        if fail_after is not None and calls is not None and len(calls) >= fail_after:
+            raise KeyboardInterrupt("killed")
+        if calls is not None:
+            calls.append(seed)
+        return design(30, ["3:CXXC"], count, model=generator_dir, scorer=None, steps=4, seed=seed)
+
+    return make
+
+
+def check_complete(folder: Path, num: int) -> list[dict]:
+    rows = read_run(folder)
+    assert [r["index"] for r in rows] == list(range(num))  # every design once
+    fasta = [r for shard in sorted(complete_shards(folder)) for r in read_fasta(folder / f"shard-{shard:05d}.fasta")]
+    assert sorted(int(r.id.split("_")[1]) for r in fasta) == list(range(num))
+    assert all(r["sequence"][2] == "C" and r["sequence"][5] == "C" for r in rows)
+    assert not list(folder.glob(".*tmp"))
+    return rows
+
+
+def test_a_run_writes_every_design_once_in_complete_shards(tmp_path, generator_dir):
+    summary = run_shards(tmp_path / "run", 25, 10, 7, REQUEST, maker(generator_dir), Process())
+    assert summary["shards"] == 3 and summary["made"] == 3
+    rows = check_complete(tmp_path / "run", 25)
+    assert {r["seed"] for r in rows} == {shard_seed(7, s) for s in range(3)}
+    again = run_shards(tmp_path / "run", 25, 10, 7, REQUEST, maker(generator_dir), Process())
+    assert again["made"] == 0 and again["skipped_complete"] == 3
+
+
+def test_a_killed_run_resumes_without_remaking_complete_shards(tmp_path, generator_dir):
+    folder, calls = tmp_path / "run", []
+    with pytest.raises(KeyboardInterrupt):
+        run_shards(folder, 25, 10, 0, REQUEST, maker(generator_dir, calls, fail_after=1), Process())
+    assert complete_shards(folder) == {0}
+    # a kill while shard 1 was being written leaves a stray temporary file and its JSON lines, never its FASTA
+    (folder / ".shard-00001.fasta.999.tmp").write_text(">half\nMK")
+    (folder / "shard-00001.jsonl").write_text('{"index": 10}\n')
+    os.remove(folder / ".shard-00001.fasta.999.tmp")
+    resumed: list = []
+    run_shards(folder, 25, 10, 0, REQUEST, maker(generator_dir, resumed), Process())
+    assert resumed == [shard_seed(0, 1), shard_seed(0, 2)]  # shard 0 was not made again
+    check_complete(folder, 25)
+
+
+def test_the_same_designs_whichever_process_makes_a_shard(tmp_path, generator_dir):
+    alone = tmp_path / "alone"
+    run_shards(alone, 25, 5, 3, REQUEST, maker(generator_dir), Process())
+    split = tmp_path / "split"
+    first = run_shards(split, 25, 5, 3, REQUEST, maker(generator_dir), Process(0, 2))
+    second = run_shards(split, 25, 5, 3, REQUEST, maker(generator_dir), Process(1, 2))
+    assert (first["made"], second["made"]) == (3, 2)
+    assert [r["sequence"] for r in check_complete(split, 25)] == [r["sequence"] for r in read_run(alone)]
+
+
+def test_a_different_request_in_the_same_folder_is_refused(tmp_path, generator_dir):
+    run_shards(tmp_path / "run", 5, 5, 0, REQUEST, maker(generator_dir), Process())
+    with pytest.raises(DesignError, match="differs in length"):
+        run_shards(tmp_path / "run", 5, 5, 0, {**REQUEST, "length": 31}, maker(generator_dir), Process())
+    with pytest.raises(DesignError, match="differs in num"):
+        run_shards(tmp_path / "run", 6, 5, 0, REQUEST, maker(generator_dir), Process())
+    with pytest.raises(DesignError, match="shard-size must be at least 1"):
+        run_shards(tmp_path / "other", 5, 0, 0, REQUEST, maker(generator_dir), Process())
+
+
+def test_bad_process_environment_is_named(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "2")
+    with pytest.raises(DesignError, match="RANK 2 of WORLD_SIZE 2"):
+        Process.from_environment()
+
+
+def _design_command(generator_dir: Path, out: Path, num: int, shard_size: int, steps: int) -> list[str]:
+    return ["-m", "apps.protein.cli", "design", "--length", "40", "--motif", "3:CXXC", "--num", str(num), "--shard-size", str(shard_size),
+            "--out", str(out), "--model", str(generator_dir), "--scorer", "none", "--steps", str(steps)]  # fmt: skip
+
+
+def test_cli_run_killed_part_way_and_restarted_ends_with_exactly_num_designs(tmp_path, generator_dir):
+    out = tmp_path / "run"
+    command = [sys.executable, *_design_command(generator_dir, out, 60, 6, 120)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    first = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "shard-00001.fasta").exists():
+        assert first.poll() is None and time.monotonic() < deadline, first.stderr.read() if first.poll() else "slow"
+        time.sleep(0.01)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    killed_with = complete_shards(out)
+    assert 2 <= len(killed_with) < 10
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr
+    assert f"{len(killed_with)} already complete" in second.stderr
+    check_complete(out, 60)
+
+
+def test_accelerate_launch_splits_the_shards_between_processes(tmp_path, generator_dir):
+    out = tmp_path / "run"
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+              "--mixed_precision", "no", "--dynamo_backend", "no"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run([*launch, *_design_command(generator_dir, out, 25, 5, 4)], env=env, capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "process 0 of 2: 3 shards written" in done.stderr and "process 1 of 2: 2 shards written" in done.stderr
+    check_complete(out, 25)
