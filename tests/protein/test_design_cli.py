@@ -42,7 +42,8 @@ def test_design_json_lists_every_design(capsys, models):
     designs = json.loads(capsys.readouterr().out)
     assert [d["rank"] for d in designs] == [1, 2, 3]
     for d in designs:
-        assert set(d) == {"rank", "sample", "sequence", "motifs", "scores", "properties", "confidence", "esm_log_probs"}
+        assert set(d) == {"rank", "sample", "sequence", "motifs", "scores", "properties", "confidence", "esm_log_probs",
+                          "go", "guidance"}
         assert d["motifs"] == [{"spec": "3:WXW", "residues": "WXW", "start": 3, "end": 5}]
         assert len(d["confidence"]) == len(d["esm_log_probs"]) == 20
         assert {"pseudo_perplexity", "mean_log_prob", "motif_recovery"} <= set(d["scores"])
