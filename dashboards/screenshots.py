@@ -85,7 +85,7 @@ def shoot(browser, url: str, page: Page, out: Path, timeout: float = 600.0) -> P
     tab = browser.new_page(viewport=VIEWPORT)
     try:
         tab.goto(url)
-        button = tab.get_by_role("button", name=page.button)
+        button = tab.get_by_role("button", name=page.button, exact=True)
         button.wait_for(timeout=60_000)
         for label, value in page.fields.items():
             tab.get_by_label(label, exact=True).fill(value)

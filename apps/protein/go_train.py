@@ -34,9 +34,7 @@ from apps.protein.go import (
     control_prefix,
     default_graph,
 )
-from shared_dlm import TrainConfig, Trainer, load_split
-from shared_dlm.model import Denoiser
-from shared_dlm.process import diffusion_loss
+from shared_dlm import Denoiser, TrainConfig, Trainer, diffusion_loss, load_split
 
 RECIPE = Path(__file__).with_name("go_recipe.yaml")
 GO_KEYS = {"init": str, "min_count": int, "slots": int, "p_uncond": float, "term_weight_power": float}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from apps.protein.design import Design, DesignError
 from apps.protein.fasta import Record, format_fasta
 
 RUN_FILE = "run.json"
+RUN_FILE_WAIT_S = 300  # how long the other processes wait for process 0 to record a new run
 DEFAULT_SHARD_SIZE = 1000
 
 
@@ -64,6 +66,12 @@ def complete_shards(folder: Path) -> set[int]:
 def check_run(folder: Path, request: Mapping, process: Process) -> None:
     """Create ``folder`` with ``run.json``, or check that the one there asks for the same run."""
     path = folder / RUN_FILE
+    if process.rank != 0:  # the first process creates the run: wait for its record, then check it like any resume
+        deadline = time.monotonic() + RUN_FILE_WAIT_S
+        while not path.is_file():
+            if time.monotonic() > deadline:
+                raise DesignError(f"process {process.rank}: process 0 did not write {path} within {RUN_FILE_WAIT_S} s")
+            time.sleep(0.1)
     if path.is_file():
         recorded = json.loads(path.read_text())
         if recorded != dict(request):
@@ -77,13 +85,10 @@ def check_run(folder: Path, request: Mapping, process: Process) -> None:
         raise DesignError(f"--out {folder} exists and is not a folder")
     if folder.is_dir() and any(folder.glob("shard-*")):
         raise DesignError(f"{folder} holds shards but no {RUN_FILE}: not a run this command can resume")
-    if process.rank == 0:
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{RUN_FILE}.tmp")
-        tmp.write_text(json.dumps(dict(request), indent=2))
-        os.replace(tmp, path)
-    else:
-        folder.mkdir(parents=True, exist_ok=True)  # rank 0 writes run.json; the others only need the folder
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{RUN_FILE}.tmp")
+    tmp.write_text(json.dumps(dict(request), indent=2))
+    os.replace(tmp, path)
 
 
 def write_shard(folder: Path, shard: int, first: int, designs: list[Design], seed: int) -> None:
