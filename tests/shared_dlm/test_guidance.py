@@ -110,3 +110,20 @@ def test_guidance_needs_control_positions_and_controls_must_be_fixed():
     loose = Canvas(canvas.ids, torch.zeros_like(canvas.fixed), control=canvas.control)
     with pytest.raises(CanvasError, match="control position but not fixed"):
         generate(model, loose, SamplerConfig(steps=2))
+
+
+def test_sampling_on_the_allowed_columns_only_gives_the_same_distribution(monkeypatch):
+    import shared_dlm.sampling.loop as loop
+
+    model = tiny_denoiser(vocab_size=40, max_len=16)
+    canvas = control_canvas(batch=2, length=12)
+    allowed = torch.zeros(12, 40, dtype=torch.bool)
+    allowed[:, 2:9] = True  # 7 of 40 tokens: the loop works on these columns only
+    canvas.allowed = allowed
+    assert loop.allowed_columns(canvas, model.spec).tolist() == list(range(2, 9))
+    config = SamplerConfig(steps=6, strategy=make_strategy("confidence"), temperature=0, guidance=2.0)
+    narrow = generate(model, canvas, config)
+    monkeypatch.setattr(loop, "allowed_columns", lambda canvas, spec: None)
+    full = generate(model, canvas, config)
+    assert torch.equal(narrow.ids, full.ids) and torch.allclose(narrow.logp, full.logp, atol=1e-5)
+    assert ((narrow.ids[:, 1:] >= 2) & (narrow.ids[:, 1:] < 9)).all()
