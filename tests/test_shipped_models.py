@@ -14,6 +14,8 @@ import apps.protein
 from apps.code.cli import main as code_main
 from apps.protein.alphabet import STANDARD_RESIDUES
 from apps.protein.cli import main as protein_main
+from apps.protein.go import TermVocabulary
+from apps.protein.go_eval import PROBES_FILE, ProbeSet
 from apps.protein.scoring import load_esm
 from shared_dlm import load, registered_names
 
@@ -28,7 +30,10 @@ def two_threads():
     torch.set_num_threads(threads)
 
 
-@pytest.mark.parametrize("folder", [apps.code.SHIPPED_MODEL, apps.protein.SHIPPED_GENERATOR, apps.protein.SHIPPED_SCORER])
+@pytest.mark.parametrize(
+    "folder",
+    [apps.code.SHIPPED_MODEL, apps.protein.SHIPPED_GENERATOR, apps.protein.SHIPPED_SCORER, apps.protein.SHIPPED_GO_GENERATOR],
+)
 def test_shipped_models_are_small_and_say_how_they_were_made(folder):
     assert folder.is_dir(), f"{folder} is missing"
     assert sum(f.stat().st_size for f in folder.iterdir()) < LIMIT
@@ -37,7 +42,7 @@ def test_shipped_models_are_small_and_say_how_they_were_made(folder):
 
 
 def test_defaults_are_registered_and_load_strictly():
-    assert {"code-default", "protein-default", "protein-scorer-default"} <= set(registered_names())
+    assert {"code-default", "protein-default", "protein-scorer-default", "protein-go"} <= set(registered_names())
     code = load("code-default")
     assert code.tokenizer.eoi_token_id is not None and (apps.code.SHIPPED_MODEL / "infill.json").is_file()
     generator = load("protein-default")
@@ -63,3 +68,14 @@ def test_protein_demo_keeps_the_motifs_with_the_shipped_models(capsys):
     for sequence in sequences:  # the table writes motif residues in lower case: HEXXHXXGXXH at 50, GGSGGS floating
         assert [sequence[i] for i in (49, 50, 53, 56, 59)] == list("hehgh")
         assert "ggsggs" in sequence[79:110]
+
+
+def test_the_go_generator_designs_for_a_term_with_the_default_model(capsys):
+    designs = apps.protein.design(40, ["10:HEXXH"], 2, go=["GO:0008270"], guidance=2.0, scorer=None, steps=10)
+    assert all(d.go == ("GO:0008270",) and d.sequence[9:11] == "HE" for d in designs)
+    vocabulary = TermVocabulary.load(apps.protein.SHIPPED_GO_GENERATOR)
+    assert len(vocabulary) > 1000 and "GO:0003677" in vocabulary
+    probes = ProbeSet.load(apps.protein.SHIPPED_GO_GENERATOR / PROBES_FILE)
+    assert set(probes.terms) <= set(vocabulary.index) and probes.scorer == "protein-scorer-default"
+    assert protein_main(["terms", "zinc ion"]) == 0
+    assert "GO:0008270" in capsys.readouterr().out

@@ -31,10 +31,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from apps.protein.design import (
     DEFAULT_GO_MODEL,
@@ -110,6 +106,11 @@ class Probes:
     """One logistic regression per term on ``layer_means`` features (see the module docstring)."""
 
     def __init__(self, scorer_model, terms: Sequence[str], graph: GoGraph, corpus, config: GoEvalConfig):
+        from sklearn.linear_model import LogisticRegression  # scikit-learn only where probes are fitted
+        from sklearn.metrics import roc_auc_score
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
         self.model, self.terms, self.graph, self.fpr = scorer_model, list(terms), graph, config.fpr
         rng = random.Random(config.seed)
         train = corpus["train"]
