@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from apps.protein.alphabet import MASK_ID, PAD_ID, STANDARD_RESIDUES
+from apps.protein.alphabet import PAD_ID, STANDARD_RESIDUES
 from apps.protein.cli import main
 from apps.protein.design import DesignError, design, load_generator, load_scorer
 from apps.protein.go import TermVocabulary
