@@ -36,12 +36,14 @@ from apps.protein.design import (
     DEFAULT_GO_MODEL,
     DEFAULT_SAMPLER,
     DEFAULT_SCORER,
+    DesignError,
     design,
     load_generator,
     load_scorer,
 )
 from apps.protein.evaluate import TrainingSearch, _timed, load_corpus
 from apps.protein.go import GoGraph, default_graph
+from apps.protein.motifs import parse_motifs, place
 from apps.protein.scoring import _batches, _pad, encode
 
 DEFAULT_TERMS = (
@@ -59,8 +61,8 @@ DEFAULT_TERMS = (
     "GO:0006355",  # regulation of transcription, DNA-templated
 )
 DEFAULT_MOTIF_PAIRS = (
-    ("GO:0008270", "60-120:HEXXH"),  # the zincin metalloprotease motif with zinc ion binding
-    ("GO:0005524", "10-60:GXXXXGKT"),  # the Walker A (P-loop) motif with ATP binding
+    ("GO:0008270", "30-90:HEXXH"),  # the zincin metalloprotease motif with zinc ion binding
+    ("GO:0005524", "5-50:GXXXXGKT"),  # the Walker A (P-loop) motif with ATP binding
 )
 HOMOLOGY_EVALUE = 1e-3
 PROBES_FILE = "go_probes.json"
@@ -265,8 +267,13 @@ def evaluate_go(
         vocabulary = getattr(generator, "go_vocabulary", None)
         if vocabulary is None:
             raise ValueError(f"{model}: not a GO-conditioned generator (no go_terms.json)")
-        for term in config.terms:
+        for term in config.terms + tuple(t for t, _ in config.motif_pairs):
             vocabulary.check(term)
+        for _, motif in config.motif_pairs:  # a motif that cannot fit fails now, not after the probes and designs
+            try:
+                place(parse_motifs([motif]), config.length, torch.Generator().manual_seed(0))
+            except ValueError as error:
+                raise DesignError(f"motif + term pair: {error} (--length {config.length})") from None
         esm = load_scorer(scorer, device).model
     with _timed(seconds, "probes"):
         probes = Probes(esm, config.terms, graph, corpus, config)

@@ -250,3 +250,10 @@ def test_cli_eval_go_refuses_bad_settings(tmp_path, capsys):
     assert "--guidance must be >= 0" in capsys.readouterr().err
     assert main(["eval", "go", "--data", str(tmp_path), "--terms", " , "]) == 1
     assert "at least one GO term" in capsys.readouterr().err
+
+
+def test_eval_go_refuses_a_motif_that_cannot_fit_before_any_work(tmp_path, go_graph_dir, go_generator_dir, scorer_dir):
+    corpus = write_go_corpus(tmp_path / "corpus", {"train": 2, "validation": 1, "test": 1})
+    config = GoEvalConfig(terms=(DNA,), length=30, motif_pairs=((ZINC, "10-60:HEXXH"),))
+    with pytest.raises(DesignError, match="window ends at 60, past the end of a design of length 30"):
+        evaluate_go(corpus, model=go_generator_dir, scorer=scorer_dir, config=config)
