@@ -93,16 +93,24 @@ def add_train_scorer(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run_train_scorer)
 
 
+def _check_corpus(data: Path) -> None:
+    if not (data / "dataset_dict.json").is_file():
+        raise CorpusError(f"{data}: not a corpus folder (no dataset_dict.json); build one with `dlm-protein corpus`")
+
+
+def _train(trainer, out: Path) -> int:
+    """Run a trainer to its end (or its time limit) and print its last metrics and the model folder, if written."""
+    metrics = trainer.train()
+    model = out / "model"
+    print(json.dumps({**metrics, "step": trainer.step, "model": str(model) if model.is_dir() else None}, indent=2))
+    return 0
+
+
 def run_train_scorer(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from apps.protein.scorer_train import RECIPE, build_trainer
 
-    if not (args.data / "dataset_dict.json").is_file():
-        raise CorpusError(f"{args.data}: not a corpus folder (no dataset_dict.json); build one with `dlm-protein corpus`")
-    trainer = build_trainer(args.data, args.out, args.config or RECIPE, args.max_steps, args.max_minutes)
-    metrics = trainer.train()
-    model = args.out / "model"
-    print(json.dumps({**metrics, "step": trainer.step, "model": str(model) if model.is_dir() else None}, indent=2))
-    return 0
+    _check_corpus(args.data)
+    return _train(build_trainer(args.data, args.out, args.config or RECIPE, args.max_steps, args.max_minutes), args.out)
 
 
 def add_train_go(subparsers: argparse._SubParsersAction) -> None:
@@ -123,15 +131,11 @@ def add_train_go(subparsers: argparse._SubParsersAction) -> None:
 def run_train_go(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from apps.protein.go_train import RECIPE, build_trainer
 
-    if not (args.data / "dataset_dict.json").is_file():
-        raise CorpusError(f"{args.data}: not a corpus folder (no dataset_dict.json); build one with `dlm-protein corpus`")
+    _check_corpus(args.data)
     if args.init is not None and not (args.init / "config.json").is_file():
         raise DesignError(f"--init {args.init}: not a generator folder (no config.json)")
     trainer = build_trainer(args.data, args.out, args.config or RECIPE, args.max_steps, args.max_minutes, args.init)
-    metrics = trainer.train()
-    model = args.out / "model"
-    print(json.dumps({**metrics, "step": trainer.step, "model": str(model) if model.is_dir() else None}, indent=2))
-    return 0
+    return _train(trainer, args.out)
 
 
 def _scorer(value: str) -> str | None:
