@@ -71,7 +71,7 @@ class Filled:
 
 
 @dataclass
-class _Planned:
+class Planned:
     request: FillRequest
     made: HoleCanvas
     steps: int
@@ -98,7 +98,7 @@ class BatchInfiller:
         self.most_slots = trained_slots(loaded.path, self.spec.max_len)
         self.device = next(loaded.model.parameters()).device
 
-    def check(self, request: FillRequest) -> _Planned:
+    def check(self, request: FillRequest) -> Planned:
         """The request laid out as its own canvas, or a RequestError that says what is wrong."""
         get_grammar(request.language)
         if request.n < 1:
@@ -126,23 +126,24 @@ class BatchInfiller:
                     "context_length_exceeded",
                 )
         made = hole_canvas(self.tokenizer, self.spec, request.prefix, request.suffix, lengths, request.n, self.device)
-        return _Planned(request, made, max(lengths) + SPARE_STEPS)
+        return Planned(request, made, max(lengths) + SPARE_STEPS)
 
     def run(self, requests: list[FillRequest]) -> list[Filled | Exception]:
         """Each request's result, or the error that stopped it (others in the batch are not affected)."""
         results: list[Filled | Exception | None] = [None] * len(requests)
-        planned: list[tuple[int, _Planned]] = []
+        planned: list[tuple[int, Planned]] = []
         for i, request in enumerate(requests):
             try:
                 planned.append((i, self.check(request)))
             except ValueError as error:
                 results[i] = error
         if planned:
-            for (i, plan), filled in zip(planned, self._fill([p for _, p in planned])):
+            for (i, plan), filled in zip(planned, self.fill([p for _, p in planned])):
                 results[i] = filled
         return results  # type: ignore[return-value]
 
-    def _fill(self, plans: list[_Planned]) -> list[Filled]:
+    def fill(self, plans: list[Planned]) -> list[Filled]:
+        """Fill the holes of requests already laid out by ``check`` (one temperature) in one batched canvas."""
         temperatures = {p.request.temperature for p in plans}
         if len(temperatures) > 1:
             raise ValueError(f"one temperature per batch, got {sorted(temperatures)}: group the requests by it")
@@ -155,7 +156,7 @@ class BatchInfiller:
         out = generate(self.model, canvas, config, remasker=remasker if self.syntax_remask else None, generator=generator)
         return [self._choices(p, out) for p in plans]
 
-    def _stack(self, plans: list[_Planned]) -> Canvas:
+    def _stack(self, plans: list[Planned]) -> Canvas:
         width = max(p.made.canvas.shape[1] for p in plans)
         pad = self.spec.pad_id if self.spec.pad_id is not None else self.tokenizer.eos_token_id
         ids, fixed, allowed, attention = [], [], [], []
@@ -173,11 +174,11 @@ class BatchInfiller:
             allowed.append(torch.cat([sets, sets[:, :1].expand(-1, extra, -1)], dim=1))
         return Canvas(torch.cat(ids), torch.cat(fixed), torch.cat(allowed), torch.cat(attention))
 
-    def _remasker(self, plan: _Planned):
+    def _remasker(self, plan: Planned):
         request = plan.request
         return hole_remasker(request.prefix, request.suffix, request.language, self.tokenizer, plan.made.hole)
 
-    def _choices(self, plan: _Planned, out: Canvas) -> Filled:
+    def _choices(self, plan: Planned, out: Canvas) -> Filled:
         request, made = plan.request, plan.made
         length = made.canvas.shape[1]
         mine = Canvas(out.ids[plan.rows, :length], out.fixed[plan.rows, :length], logp=out.logp[plan.rows, :length])

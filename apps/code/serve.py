@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +41,7 @@ from apps.code.batch import (
     BatchInfiller,
     Filled,
     FillRequest,
+    Planned,
     RequestError,
     guess_language,
 )
@@ -74,10 +74,16 @@ class ServeConfig:
 
 @dataclass
 class _Job:
-    request: FillRequest
-    rows: int
+    plan: Planned  # the request laid out by BatchInfiller.check when it was submitted
     future: asyncio.Future
-    done: bool = False
+
+    @property
+    def request(self) -> FillRequest:
+        return self.plan.request
+
+    @property
+    def rows(self) -> int:
+        return self.plan.made.canvas.shape[0]
 
 
 @dataclass
@@ -99,7 +105,6 @@ class InfillService:
         self.accepting = False
         self.worker: asyncio.Task | None = None
         self.stats = Stats()
-        self.lock = threading.Lock()
 
     async def start(self) -> None:
         self.queue = asyncio.Queue(maxsize=self.config.max_queue)
@@ -120,7 +125,7 @@ class InfillService:
         if not self.accepting or self.queue is None:
             raise ApiError(503, "the server is shutting down", "server_error", code="shutting_down")
         plan = self.infiller.check(request)  # bad input fails here, before it takes a place
-        job = _Job(request, plan.made.canvas.shape[0], asyncio.get_running_loop().create_future())
+        job = _Job(plan, asyncio.get_running_loop().create_future())
         try:
             self.queue.put_nowait(job)
         except asyncio.QueueFull:
@@ -146,7 +151,7 @@ class InfillService:
                 self.stats.skipped_disconnected += len(batch) - len(live)
                 for temperature in sorted({j.request.temperature for j in live}):
                     group = [j for j in live if j.request.temperature == temperature]
-                    results = await loop.run_in_executor(self.executor, self._run, [j.request for j in group])
+                    results = await loop.run_in_executor(self.executor, self.infiller.fill, [j.plan for j in group])
                     for job, result in zip(group, results):
                         if not job.future.done():
                             job.future.set_result(result)
@@ -162,21 +167,13 @@ class InfillService:
                 for _ in batch:
                     self.queue.task_done()
 
-    def _run(self, requests: list[FillRequest]):
-        return self.infiller.run(requests)
-
 
 async def _wait(job: _Job, request: Request) -> Filled:
     """The job's result; if the client disconnects first, the job is cancelled (the worker skips it)."""
     while True:
         done, _ = await asyncio.wait({job.future}, timeout=0.05)
         if done:
-            result = job.future.result()
-            if isinstance(result, RequestError):
-                raise ApiError(400, str(result), param=result.param, code=result.code)
-            if isinstance(result, Exception):
-                raise ApiError(400, str(result))
-            return result
+            return job.future.result()
         if await request.is_disconnected():
             job.future.cancel()
             raise asyncio.CancelledError
@@ -281,8 +278,7 @@ def create_app(infiller: BatchInfiller, config: ServeConfig = ServeConfig()) -> 
         try:
             job = service.submit(request)
         except RequestError as error:
-            field_name = {"max_tokens": "max_tokens"}.get(error.param or "", error.param)
-            raise ApiError(400, str(error), param=field_name, code=error.code) from None
+            raise ApiError(400, str(error), param=error.param, code=error.code) from None
         except ValueError as error:
             raise ApiError(400, str(error)) from None
         return await _wait(job, http)

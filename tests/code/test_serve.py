@@ -52,9 +52,9 @@ class Slow(BatchInfiller):
         self.__dict__.update(inner.__dict__)
         self.delay = delay
 
-    def run(self, requests):
+    def fill(self, plans):
         time.sleep(self.delay)
-        return super().run(requests)
+        return super().fill(plans)
 
 
 def test_openai_client_fills_the_hole_and_the_completion_parses(shipped):
