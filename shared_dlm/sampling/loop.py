@@ -116,19 +116,19 @@ def propose(
     generator: torch.Generator | None,
     probs: Tensor,
     columns: Tensor | None = None,
+    allowed: Tensor | None = None,
 ) -> Tensor:
     """From logits (B, Q, V) at the positions index (B, Q): write the distribution there into probs
     (B, L, V) and return the proposal x0 (B, L), drawn at the masked positions, the current token elsewhere.
     The mask and pad tokens are never proposed. ``columns`` (``allowed_columns``): the only tokens any
-    position may take; the others get probability 0 without being computed."""
+    position may take; the others get probability 0 without being computed. ``allowed``: the canvas's
+    allowed sets broadcast to (B, L, V), or already narrowed to (B, L, C) with ``columns``."""
     logits = logits.float()
     logits[..., spec.mask_id] = -math.inf
     if spec.pad_id is not None:
         logits[..., spec.pad_id] = -math.inf
-    allowed = canvas.allowed_for_batch()
     if columns is not None:
         logits = logits.index_select(-1, columns)  # (B, Q, C)
-        allowed = allowed.index_select(-1, columns)
     if allowed is not None:
         logits = logits.masked_fill(~allowed.gather(1, index[..., None].expand_as(logits)), -math.inf)
     dead = torch.isinf(logits).all(-1, keepdim=True)  # fixed positions may have empty sets: give them anything finite
@@ -180,6 +180,9 @@ def generate(
     logp = torch.zeros(ids.shape, device=device)
     probs = torch.zeros(*ids.shape, spec.vocab_size, device=device)  # (B, L, V), written where logits are fresh
     columns = allowed_columns(out, spec)
+    allowed = out.allowed_for_batch()  # the sets never change during the call: narrowed once, not every step
+    if columns is not None:
+        allowed = allowed.index_select(-1, columns)
     for step in range(config.steps):
         masked = (ids == spec.mask_id) & free
         if not masked.any():
@@ -188,7 +191,7 @@ def generate(
         window = masked if last else config.strategy.window(masked, free & ~masked, step, config.steps) & masked
         t = torch.full((ids.shape[0],), 1.0 - step / config.steps, device=device)
         logits, index, cached = forwards(ids, t, window, step, last)  # (B, Q, V), (B, Q)
-        x0 = propose(logits, index, out, masked, spec, config, generator, probs, columns)
+        x0 = propose(logits, index, out, masked, spec, config, generator, probs, columns, allowed)
         state = StepState(step, config.steps, masked, free & ~masked, probs, x0, generator)
         commit = masked if last else config.strategy.commit(state) & window
         remasked = torch.zeros_like(masked) if last else config.strategy.remask(state) & state.generated
