@@ -8,6 +8,16 @@ import torch
 from shared_dlm import Denoiser, DenoiserConfig
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models: a second torch thread only adds contention (the tests may share the machine with other
+    work); modules opt in with ``pytest.mark.usefixtures("one_thread")``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def tiny_denoiser(vocab_size: int = 12, mask_id: int = 0, pad_id: int | None = 1, max_len: int = 32, seed: int = 0, **kw) -> Denoiser:
     torch.manual_seed(seed)
     config = DenoiserConfig(

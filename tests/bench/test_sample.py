@@ -13,16 +13,6 @@ from tests.protein.conftest import tiny_esm2, tiny_generator
 MODES = {"one_per_step", "parallel", "parallel_cache"}
 
 
-@pytest.fixture(scope="module")
-def one_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def check_report(report: dict, task: str) -> None:
     assert report["task"] == task and report["device"].startswith("cpu")
     assert set(report["modes"]) == MODES

@@ -13,7 +13,6 @@ import time
 import httpx
 import openai
 import pytest
-import torch
 
 from apps.code.batch import BatchInfiller, FillRequest, guess_language
 from apps.code.grammars import parses
@@ -26,12 +25,7 @@ PREFIX = "def add(a, b):\n    return a + b\n"
 SUFFIX = "\nprint(add(1, 2))\n"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

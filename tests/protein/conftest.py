@@ -1,8 +1,7 @@
 """Tiny random models for the protein design tests, built and saved once a session: a generator (our
 Denoiser on the ESM alphabet, saved with the protein tokenizer) and an ESM-2 scorer (saved with save_esm2).
 
-``one_thread``: these models are so small that a second torch thread only adds contention (the tests
-may share the machine with other work); modules opt in with ``pytest.mark.usefixtures("one_thread")``.
+Modules opt in to one torch thread with ``pytest.mark.usefixtures("one_thread")`` (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -41,14 +40,6 @@ def tiny_generator_folder(folder: Path) -> Path:
     tiny_generator().save_pretrained(folder)
     build_tokenizer().save_pretrained(folder)
     return folder
-
-
-@pytest.fixture(scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")
