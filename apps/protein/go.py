@@ -120,9 +120,6 @@ class TermVocabulary:
     def token(self, term: str) -> int:
         return self.first_token + self.check(term)
 
-    def tokens(self, terms: Iterable[str]) -> list[int]:
-        return [self.token(t) for t in terms]
-
     def term(self, term: str) -> Term:
         return self.terms[self.check(term)]
 

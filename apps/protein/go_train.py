@@ -49,9 +49,8 @@ def go_tokenizer(vocabulary: TermVocabulary):
     """The ESM-alphabet tokenizer with one added token per term, at ids ``first_token + i``."""
     tokenizer = build_tokenizer()
     tokenizer.add_tokens([term_token(t.id) for t in vocabulary.terms], special_tokens=True)
-    for i, term in enumerate(vocabulary.terms[:1] + vocabulary.terms[-1:]):
-        index = 0 if i == 0 else len(vocabulary) - 1
-        if tokenizer.convert_tokens_to_ids(term_token(term.id)) != vocabulary.first_token + index:
+    for term in (vocabulary.terms[0], vocabulary.terms[-1]):
+        if tokenizer.convert_tokens_to_ids(term_token(term.id)) != vocabulary.token(term.id):
             raise ValueError("the tokenizer did not place the GO tokens right after the ESM alphabet")
     return tokenizer
 
