@@ -427,7 +427,10 @@ def add_eval(subparsers: argparse._SubParsersAction) -> None:
         "`eval go`: GO-conditioned designs against unconditioned ones, under a probe and homology",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("target", nargs="?", choices=("design", "go"), default="design", help="what to evaluate")
+    parser.add_argument(
+        "target", nargs="?", choices=("design", "go", "go-elbo"), default="design",
+        help="what to evaluate (go-elbo: held-out ELBO of a GO generator without and with each protein's terms)",
+    )  # fmt: skip
     parser.add_argument("--data", type=Path, default=Path("data/protein"), help="a corpus folder written by `dlm-protein corpus`")
     parser.add_argument(
         "--model", default=None,
@@ -460,6 +463,10 @@ def add_eval(subparsers: argparse._SubParsersAction) -> None:
     go.add_argument("--guidance", type=float, default=go_defaults.guidance, help="classifier-free guidance weight")
     go.add_argument("--motif-num", type=int, default=go_defaults.motif_num, help="designs per motif + term pair (0: none)")
     go.add_argument(
+        "--proteins", type=int, default=None,
+        help="eval go-elbo: a seeded sample of this many validation proteins (default: all)",
+    )  # fmt: skip
+    go.add_argument(
         "--save-probes", type=Path, metavar="FILE",
         help="save the fitted probes (go_probes.json beside a GO generator is what the dashboard reads)",
     )  # fmt: skip
@@ -471,6 +478,8 @@ def run_eval(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     if args.target == "go":
         return run_eval_go(args)
+    if args.target == "go-elbo":
+        return run_eval_go_elbo(args)
     args.model = args.model or DEFAULT_MODEL
 
     try:
@@ -518,6 +527,27 @@ def run_eval_go(args: argparse.Namespace) -> int:
     report = evaluate_go(args.data, model=args.model or DEFAULT_GO_MODEL, scorer=args.scorer, config=config,
                          workdir=args.workdir, device=args.device, save_probes=args.save_probes)  # fmt: skip
     print(json.dumps(report, indent=2) if args.json else format_go_report(report))
+    return 0
+
+
+def run_eval_go_elbo(args: argparse.Namespace) -> int:
+    from apps.protein.go_eval import term_elbo
+
+    if args.proteins is not None and args.proteins < 1:
+        raise DesignError(f"--proteins must be at least 1, got {args.proteins}")
+    try:
+        report = term_elbo(args.data, model=args.model or DEFAULT_GO_MODEL, proteins=args.proteins, seed=args.seed,
+                           device=args.device)  # fmt: skip
+    except ValueError as error:
+        raise DesignError(str(error)) from None
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(
+            f"{report['model']}: {report['proteins']} {report['split']} proteins, {report['tokens']} tokens; negative ELBO "
+            f"{report['no_terms_bits']:.4f} bits/token without terms, {report['with_terms_bits']:.4f} with a subset of "
+            f"their own terms: the terms are worth {report['gain_bits']:.4f} bits/token ({report['seconds']:.0f} s)"
+        )
     return 0
 
 

@@ -15,11 +15,16 @@ attended: unconditional; with the same seed a design with guidance 0 equals one 
 Per term: the hit rate of its conditioned designs, of the unconditioned designs, and of the designs
 conditioned on the other terms; the novelty of its designs (highest identity to a training sequence).
 Then motifs and conditioning together: designs with a motif and a term, against the same motif alone.
+
+``term_elbo`` (``dlm-protein eval go-elbo``) asks the model itself: the held-out negative ELBO of natural
+proteins without terms and with a random subset of their own terms, under the same noise; the difference is
+what the terms tell the generator, in bits per token.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import statistics
@@ -45,6 +50,7 @@ from apps.protein.evaluate import TrainingSearch, _timed, load_corpus
 from apps.protein.go import GoGraph, default_graph
 from apps.protein.motifs import parse_motifs, place
 from apps.protein.scoring import _batches, _pad, encode
+from shared_dlm import diffusion_loss, get_schedule
 
 DEFAULT_TERMS = (
     "GO:0003677",  # DNA binding (molecular function, binding)
@@ -408,3 +414,74 @@ def format_go_report(report: Mapping) -> str:
         f"{report['seconds']['total']:.0f} s",
     ]
     return "\n".join(lines)
+
+
+@torch.inference_mode()
+def term_elbo(
+    data: str | Path,
+    *,
+    model: str | Path = DEFAULT_GO_MODEL,
+    split: str = "validation",
+    proteins: int | None = None,
+    batch_size: int = 16,
+    term_weight_power: float = 0.5,
+    subset: str = "keep_rate",
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> dict:
+    """Negative ELBO (bits per token: residues, ``<cls>`` and ``<eos>``, as in training) of the ``split`` proteins (a seeded sample of ``proteins``, None: all)
+    without terms and with a random subset of their own vocabulary terms (``go_train.term_subset``: ``subset``,
+    at most the model's slots), each protein under the same noise both ways; proteins longer than
+    the model's window are cropped at a seeded start. Only proteins with at least one vocabulary term count."""
+    from apps.protein.go_train import encode as encode_terms
+    from apps.protein.go_train import lay_out, residues_only, term_subset
+
+    started = time.monotonic()
+    generator_model = load_generator(model, device)
+    vocabulary = getattr(generator_model, "go_vocabulary", None)
+    if vocabulary is None:
+        raise ValueError(f"{model}: not a GO-conditioned generator (no go_terms.json)")
+    corpus = load_corpus(Path(data))
+    if split not in corpus:
+        raise ValueError(f"{data}: no {split!r} split (has {', '.join(corpus)})")
+    rows = encode_terms(corpus[split], vocabulary, default_graph())
+    rng = random.Random(seed)
+    chosen = [i for i, terms in enumerate(rows["terms"]) if terms]
+    if proteins is not None:
+        chosen = sorted(rng.sample(chosen, min(proteins, len(chosen))))
+    if not chosen:
+        raise ValueError(f"{data}: no {split} protein carries a vocabulary term")
+    spec = generator_model.spec
+    room = spec.max_len - vocabulary.slots
+    weights = torch.tensor([t.count for t in vocabulary.terms], dtype=torch.float64).pow(-term_weight_power)
+    schedule_name = "loglinear"
+    record = Path(str(model)) / "training.json"
+    if record.is_file():
+        schedule_name = json.loads(record.read_text())["train_config"].get("schedule", schedule_name)
+    schedule = get_schedule(schedule_name)
+    forward = residues_only(generator_model.eval(), vocabulary.first_token)
+    pick = torch.Generator().manual_seed(seed)
+    totals = {"no_terms": 0.0, "with_terms": 0.0}
+    residues = 0.0
+    for start in range(0, len(chosen), batch_size):
+        examples = []
+        for i in chosen[start : start + batch_size]:
+            seq = rows[i]["input_ids"]
+            if len(seq) > room:
+                at = int(torch.randint(0, len(seq) - room + 1, (), generator=pick))
+                seq = seq[at : at + room]
+            examples.append((seq, term_subset(rows[i]["terms"], weights, vocabulary.slots, pick, subset)))
+        for name, layout in (("no_terms", [(s, []) for s, _ in examples]), ("with_terms", examples)):
+            seq_len = vocabulary.slots + max(len(s) for s, _ in layout)
+            batch = {k: v.to(device) for k, v in lay_out(layout, vocabulary, seq_len).items()}
+            noise = torch.Generator(device=device).manual_seed(seed * 1_000_003 + start)
+            elbo = diffusion_loss(forward, batch["input_ids"], schedule, spec.mask_id, maskable=batch["maskable"],
+                                  attention_mask=batch["attention_mask"], generator=noise)  # fmt: skip
+            totals[name] += float(elbo.nll) / math.log(2)
+        residues += float(elbo.tokens)
+    no_terms, with_terms = totals["no_terms"] / residues, totals["with_terms"] / residues
+    return {
+        "model": str(model), "split": split, "proteins": len(chosen), "tokens": int(residues),
+        "no_terms_bits": no_terms, "with_terms_bits": with_terms, "gain_bits": no_terms - with_terms,
+        "seed": seed, "seconds": round(time.monotonic() - started, 1),
+    }  # fmt: skip

@@ -4,20 +4,27 @@ Each training example is laid out as ``[control slots] <cls> residues <eos>`` (`
 The control slots hold some of the protein's GO terms (propagated to ancestors, within the vocabulary);
 they are conditioning context, never masked, exactly like a motif. Term dropout: with probability
 ``p_uncond`` an example keeps no term (every slot empty, not attended: the unconditional input that
-classifier-free guidance compares against), otherwise a random subset of 1 to ``slots`` of its terms,
-drawn with weights ``count ** -term_weight_power`` so that specific terms ("zinc ion binding") are shown
-as often as the generic ones every protein carries ("cellular process"). All choices come from the
-core Trainer's per-micro-batch generator, so a stopped run resumes exactly.
+classifier-free guidance compares against), otherwise a random subset of its terms (``term_subset``:
+``keep_rate``, each term kept at a rate drawn per example, so that every carrier of a term shows it half the
+time, alone, among a few or among many; or ``weighted``, the first model's scheme, 1 to ``slots`` terms drawn
+with weights ``count ** -term_weight_power``, which showed each of a protein's ~50 propagated terms rarely).
+All choices come from the core Trainer's per-micro-batch generator, so a stopped run resumes exactly.
 
 The model is warm-started from a generator trained on the same sequences (``init``): its embedding and
-tied output layer grow by one row per term (new rows at the mean of the old ones, as Hugging Face's
-``resize_token_embeddings`` does), so before training the unconditional model is the initial generator.
+tied output layer grow by one row per term. The new rows are drawn at random around the old rows' mean with
+the old rows' per-dimension spread, so that the terms are told apart from the first step (rows that all start
+at the mean stay almost alike: Adam moves a row only by about the learning rate each time its term is shown,
+and most terms are shown a few hundred times in a run; the first shipped model had its term rows 7x closer
+together than the residue rows and learned almost nothing from them). ``control_lr_scale`` multiplies the
+learning rate of those rows alone (each optimizer step's change to them is scaled). Empty slots are not
+attended, so before training the unconditional model is exactly the initial generator.
 
 ``dlm-protein train-go --data data/protein --out runs/protein-go`` runs ``go_recipe.yaml``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import datasets
@@ -37,7 +44,10 @@ from apps.protein.go import (
 from shared_dlm import Denoiser, TrainConfig, Trainer, diffusion_loss, load_split
 
 RECIPE = Path(__file__).with_name("go_recipe.yaml")
-GO_KEYS = {"init": str, "min_count": int, "slots": int, "p_uncond": float, "term_weight_power": float}
+GO_KEYS = {
+    "init": str, "min_count": int, "slots": int, "p_uncond": float, "subset": str, "term_weight_power": float,
+    "control_lr_scale": float,
+}  # fmt: skip
 
 
 def term_token(term_id: str) -> str:
@@ -67,13 +77,80 @@ def encode(split: datasets.Dataset, vocabulary: TermVocabulary, graph: GoGraph) 
     return split.map(rows, batched=True, remove_columns=split.column_names, desc="encoding with GO terms")
 
 
+SUBSETS = ("weighted", "keep_rate")
+
+
+def term_subset(
+    terms: Sequence[int], weights: Tensor, slots: int, generator: torch.Generator, how: str = "keep_rate"
+) -> list[int]:
+    """A random non-empty subset of ``terms`` (vocabulary indices) of at most ``slots``, in vocabulary order.
+
+    ``weighted``: 1..slots terms (uniform count), drawn without replacement with ``weights[term]``.
+    ``keep_rate``: a rate r ~ U(0, 1), each term kept with probability r (at least one: else one at random),
+    and when more than ``slots`` are kept, ``slots`` of them drawn with ``weights``. Every carrier of a term
+    shows it half the time on average, alone or among few terms (as users give them) or among many;
+    ``weighted`` shows a protein's ~50 propagated terms a few at a time, so each is rarely seen.
+    """
+    if how not in SUBSETS:
+        raise ValueError(f"unknown term subset {how!r}; known: {', '.join(SUBSETS)}")
+    terms = list(terms)
+    if how == "weighted":
+        k = int(torch.randint(1, min(slots, len(terms)) + 1, (), generator=generator))
+        picked = torch.multinomial(weights[terms], k, replacement=False, generator=generator)
+        return sorted(terms[i] for i in picked.tolist())
+    rate = float(torch.rand((), generator=generator))
+    kept = [t for t, u in zip(terms, torch.rand(len(terms), generator=generator).tolist()) if u < rate]
+    if not kept:
+        kept = [terms[int(torch.randint(0, len(terms), (), generator=generator))]]
+    if len(kept) > slots:
+        picked = torch.multinomial(weights[kept], slots, replacement=False, generator=generator)
+        kept = [kept[i] for i in picked.tolist()]
+    return sorted(kept)
+
+
+def lay_out(rows: Sequence[tuple[Sequence[int], Sequence[int]]], vocabulary: TermVocabulary, seq_len: int) -> dict[str, Tensor]:
+    """(token ids, chosen vocabulary indices) per example -> the batch: control slots, then the residues;
+    empty slots and padding not attended; only the residues maskable."""
+    slots = vocabulary.slots
+    ids = torch.full((len(rows), seq_len), PAD_ID, dtype=torch.long)
+    attention = torch.zeros_like(ids, dtype=torch.bool)
+    maskable = torch.zeros_like(attention)
+    for row, (seq, chosen) in enumerate(rows):
+        if slots + len(seq) > seq_len:
+            raise ValueError(f"{len(seq)} tokens and {slots} slots do not fit in {seq_len}")
+        prefix, attended = control_prefix([vocabulary.first_token + i for i in chosen], slots, PAD_ID)
+        ids[row, :slots] = torch.tensor(prefix)
+        attention[row, :slots] = torch.tensor(attended)
+        ids[row, slots : slots + len(seq)] = torch.tensor(list(seq))
+        attention[row, slots : slots + len(seq)] = True
+        maskable[row, slots : slots + len(seq)] = True
+    return {"input_ids": ids, "attention_mask": attention, "maskable": maskable}
+
+
+def residues_only(model, first_control: int):
+    """``model`` with the control tokens out of its output distribution: a residue position never holds a
+    term, and the tied output rows of the new tokens would otherwise take probability mass."""
+
+    def forward(input_ids, t=None, attention_mask=None):
+        logits = model(input_ids, t=t, attention_mask=attention_mask)
+        logits[..., first_control:] = -1e4  # not -inf: the prefix holds these tokens, and 0 * -inf is nan
+        return logits
+
+    return forward
+
+
 class GoTrainer(Trainer):
     """The core Trainer with GO control slots in front of every example (see the module docstring)."""
 
     def __init__(self, config: TrainConfig, model: Denoiser, train, valid, tokenizer, vocabulary: TermVocabulary,
-                 p_uncond: float = 0.15, term_weight_power: float = 0.5):
+                 p_uncond: float = 0.15, term_weight_power: float = 0.5, control_lr_scale: float = 1.0,
+                 subset: str = "weighted"):
         if not 0.0 <= p_uncond <= 1.0:
             raise ValueError(f"p_uncond must lie in [0, 1], got {p_uncond}")
+        if subset not in SUBSETS:
+            raise ValueError(f"unknown term subset {subset!r}; known: {', '.join(SUBSETS)}")
+        if not control_lr_scale > 0:
+            raise ValueError(f"control_lr_scale must be positive, got {control_lr_scale}")
         if config.seq_len <= vocabulary.slots + 2:
             raise ValueError(f"seq_len {config.seq_len} leaves no room for residues after {vocabulary.slots} control slots")
         super().__init__(config, model, train, valid, tokenizer=tokenizer)
@@ -81,52 +158,54 @@ class GoTrainer(Trainer):
         self.p_uncond = p_uncond
         counts = torch.tensor([t.count for t in vocabulary.terms], dtype=torch.float64)
         self.term_weights = counts.pow(-term_weight_power)
+        self.subset = subset
+        self.control_lr_scale = control_lr_scale
+        if control_lr_scale != 1.0:
+            self._scale_control_steps()
+
+    def _scale_control_steps(self) -> None:
+        """Scale each optimizer step's change to the control rows of the embedding by ``control_lr_scale``
+        (AdamW's step is linear in the learning rate, so this is that rows' learning rate times the scale)."""
+        weight = self.accelerator.unwrap_model(self.model).get_input_embeddings().weight
+        first, before = self.vocabulary.first_token, {}
+        optimizer = getattr(self.optimizer, "optimizer", self.optimizer)  # accelerate wraps the torch optimizer
+
+        def keep(*_):
+            before["rows"] = weight.data[first:].clone()
+
+        def scale(*_):
+            rows = weight.data[first:]
+            rows.copy_(before["rows"] + self.control_lr_scale * (rows - before["rows"]))
+
+        optimizer.register_step_pre_hook(keep)
+        optimizer.register_step_post_hook(scale)
 
     def choose_terms(self, terms: list[int], generator: torch.Generator) -> list[int]:
-        """Term dropout: no term with probability p_uncond, else a weighted random subset of 1..slots terms."""
+        """Term dropout: no term with probability p_uncond, else a random subset (``term_subset``)."""
         drop = float(torch.rand((), generator=generator)) < self.p_uncond
         if not terms or drop:
             return []
-        k = int(torch.randint(1, min(self.vocabulary.slots, len(terms)) + 1, (), generator=generator))
-        picked = torch.multinomial(self.term_weights[terms], k, replacement=False, generator=generator)
-        return sorted(terms[i] for i in picked.tolist())
+        return term_subset(terms, self.term_weights, self.vocabulary.slots, generator, self.subset)
 
     def collate(self, examples: list[dict], generator: torch.Generator) -> dict[str, Tensor]:
-        slots, room = self.vocabulary.slots, self.config.seq_len - self.vocabulary.slots
-        batch = len(examples)
-        ids = torch.full((batch, self.config.seq_len), PAD_ID, dtype=torch.long)
-        attention = torch.zeros_like(ids, dtype=torch.bool)
-        maskable = torch.zeros_like(attention)
-        for row, example in enumerate(examples):
+        room = self.config.seq_len - self.vocabulary.slots
+        rows = []
+        for example in examples:
             seq = example["input_ids"]
             if len(seq) > room:
                 start = int(torch.randint(0, len(seq) - room + 1, (), generator=generator))
                 seq = seq[start : start + room]
-            chosen = self.choose_terms(list(example["terms"]), generator)
-            prefix, attended = control_prefix([self.vocabulary.first_token + i for i in chosen], slots, PAD_ID)
-            ids[row, :slots] = torch.tensor(prefix)
-            attention[row, :slots] = torch.tensor(attended)
-            ids[row, slots : slots + len(seq)] = torch.tensor(seq)
-            attention[row, slots : slots + len(seq)] = True
-            maskable[row, slots : slots + len(seq)] = True
-        return {"input_ids": ids, "attention_mask": attention, "maskable": maskable}
+            rows.append((seq, self.choose_terms(list(example["terms"]), generator)))
+        return lay_out(rows, self.vocabulary, self.config.seq_len)
 
     def loss(self, batch: dict[str, Tensor], generator: torch.Generator):
-        """The core ELBO with the control tokens out of the output distribution: a residue position never
-        holds a term, and the tied output rows of the new tokens would otherwise take probability mass."""
-        first = self.vocabulary.first_token
-
-        def residues_only(input_ids, t=None, attention_mask=None):
-            logits = self.model(input_ids, t=t, attention_mask=attention_mask)
-            logits[..., first:] = -1e4  # not -inf: the prefix holds these tokens, and 0 * -inf is nan
-            return logits
-
+        """The core ELBO with the control tokens out of the output distribution (see ``residues_only``)."""
         with self.accelerator.autocast():
             return diffusion_loss(
-                residues_only, batch["input_ids"], self.schedule, self.mask_id, maskable=batch["maskable"],
-                attention_mask=batch["attention_mask"], weighting=self.config.weighting,
-                antithetic=self.config.antithetic, generator=generator,
-            )
+                residues_only(self.model, self.vocabulary.first_token), batch["input_ids"], self.schedule,
+                self.mask_id, maskable=batch["maskable"], attention_mask=batch["attention_mask"],
+                weighting=self.config.weighting, antithetic=self.config.antithetic, generator=generator,
+            )  # fmt: skip
 
     def write_model(self, folder: Path, dtype: torch.dtype) -> None:
         super().write_model(folder, dtype)
@@ -134,7 +213,8 @@ class GoTrainer(Trainer):
 
 
 def read_recipe(path: Path = RECIPE, **overrides) -> tuple[TrainConfig, dict]:
-    """TrainConfig settings and the ``go:`` section (init, min_count, slots, p_uncond, term_weight_power)."""
+    """TrainConfig settings and the ``go:`` section (init, min_count, slots, p_uncond, subset, term_weight_power,
+    control_lr_scale)."""
     values = yaml.safe_load(Path(path).read_text()) or {}
     go = dict(values.pop("go", None) or {})
     unknown = set(go) - set(GO_KEYS)
@@ -147,15 +227,16 @@ def read_recipe(path: Path = RECIPE, **overrides) -> tuple[TrainConfig, dict]:
     return config, go
 
 
-def warm_start(init: str | Path, size: int, max_len: int) -> Denoiser:
-    """The generator at ``init`` with its vocabulary grown to ``size`` (new rows at the old rows' mean) and its
-    window to at least ``max_len`` (rotary positions have no table to grow)."""
+def warm_start(init: str | Path, size: int, max_len: int, seed: int = 0) -> Denoiser:
+    """The generator at ``init`` with its vocabulary grown to ``size`` and its window to at least ``max_len``
+    (rotary positions have no table to grow). The new rows are drawn (from ``seed``) around the old rows' mean
+    with their per-dimension standard deviation: apart from one another as much as the residues are."""
     model = Denoiser.from_pretrained(str(init), local_files_only=True, torch_dtype=torch.float32)
     model.config.max_position_embeddings = max(model.config.max_position_embeddings, max_len)
-    old = model.get_input_embeddings().weight.data
-    mean = old.mean(0)
+    old = model.get_input_embeddings().weight.data.clone()
     model.resize_token_embeddings(size, mean_resizing=False)
-    model.get_input_embeddings().weight.data[old.shape[0]:] = mean
+    noise = torch.randn(size - old.shape[0], old.shape[1], generator=torch.Generator().manual_seed(seed))
+    model.get_input_embeddings().weight.data[old.shape[0]:] = old.mean(0) + noise * old.std(0)
     model.tie_weights()
     return model
 
@@ -183,9 +264,10 @@ def build_trainer(
     init = init or go.get("init")
     if not init:
         raise ValueError(f"{recipe}: no generator to start from: set go.init or pass --init")
-    model = warm_start(init, len(tokenizer), config.seq_len)
+    model = warm_start(init, len(tokenizer), config.seq_len, config.seed)
     train = encode(train_split, vocabulary, graph)
     valid = encode(load_split(config.dataset, config.validation_split), vocabulary, graph)
     torch.manual_seed(config.seed)
     return GoTrainer(config, model, train, valid, tokenizer, vocabulary,
-                     go.get("p_uncond", 0.15), go.get("term_weight_power", 0.5))
+                     go.get("p_uncond", 0.15), go.get("term_weight_power", 0.5), go.get("control_lr_scale", 1.0),
+                     go.get("subset", "weighted"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 import torch
@@ -16,8 +17,17 @@ from apps.protein.alphabet import PAD_ID, STANDARD_RESIDUES
 from apps.protein.cli import main
 from apps.protein.design import DesignError, design, load_generator, load_scorer
 from apps.protein.go import TermVocabulary
-from apps.protein.go_eval import GoEvalConfig, ProbeSet, _motif_kept, _ratio, evaluate_go, format_go_report, layer_means
-from apps.protein.go_train import build_trainer, term_token, warm_start
+from apps.protein.go_eval import (
+    GoEvalConfig,
+    ProbeSet,
+    _motif_kept,
+    _ratio,
+    evaluate_go,
+    format_go_report,
+    layer_means,
+    term_elbo,
+)
+from apps.protein.go_train import build_trainer, term_subset, term_token, warm_start
 from tests.protein.conftest import MAX_POSITIONS, go_protein, tiny_generator_folder, write_go_corpus
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -71,6 +81,19 @@ def test_collate_lays_terms_before_the_residues_and_never_masks_them(go_run, tmp
     assert unconditional[~with_terms].all()
 
 
+def test_keep_rate_subsets_show_each_term_half_the_time_within_the_slots():
+    terms, weights, generator = list(range(0, 40, 2)), torch.ones(40), torch.Generator().manual_seed(0)
+    drawn = [term_subset(terms, weights, 8, generator) for _ in range(2000)]
+    assert all(1 <= len(d) <= 8 and d == sorted(set(d)) and set(d) <= set(terms) for d in drawn)
+    assert min(len(d) for d in drawn) == 1 and sum(len(d) == 8 for d in drawn) > 500  # few and many
+    few = [term_subset(terms[:6], weights, 8, generator) for _ in range(4000)]
+    shown = sum(terms[0] in d for d in few) / len(few)
+    assert 0.5 < shown < 0.65  # half the time, plus the draws where only a forced single term is left
+    assert [len(term_subset(terms, weights, 3, generator, "weighted")) for _ in range(300)].count(3) > 50
+    with pytest.raises(ValueError, match="unknown term subset"):
+        term_subset(terms, weights, 8, generator, "all")
+
+
 def test_warm_start_keeps_the_generator_for_unconditional_input(go_run):
     _, init = go_run
     base = load_generator(init)
@@ -85,6 +108,45 @@ def test_warm_start_keeps_the_generator_for_unconditional_input(go_run):
         after = grown(torch.cat([empty, residues], 1), attention_mask=attention)[:, 4:, : base.spec.vocab_size]
     # rotary attention sees only relative positions and the empty slots are not attended: the same model
     assert torch.allclose(before, after, atol=1e-4)
+
+
+def test_warm_start_spreads_the_new_rows_like_the_residue_rows(go_run):
+    _, init = go_run
+    base = load_generator(init)
+    old = base.embed.weight.data
+    grown = warm_start(init, base.spec.vocab_size + 64, MAX_POSITIONS, seed=3)
+    new = grown.embed.weight.data[old.shape[0]:]
+    assert torch.equal(grown.embed.weight.data[: old.shape[0]], old)
+    # terms start apart from one another, about as far as residues are (not all at one point)
+    spread = lambda rows: (rows - rows.mean(0)).norm(dim=1).mean()  # noqa: E731
+    assert 0.7 < spread(new) / spread(old) < 1.3
+    assert torch.equal(new, warm_start(init, base.spec.vocab_size + 64, MAX_POSITIONS, seed=3).embed.weight.data[old.shape[0]:])
+
+
+def test_control_lr_scale_scales_only_the_term_rows_step(go_run, tmp_path):
+    make, _ = go_run
+    changes = {}
+    for scale in (1.0, 4.0):
+        trainer = make(tmp_path / f"run-{scale}", max_steps=1)
+        trainer.control_lr_scale = scale
+        if scale != 1.0:
+            trainer._scale_control_steps()
+        weight = trainer.accelerator.unwrap_model(trainer.model).embed.weight
+        before = weight.data.clone()
+        trainer.train()
+        changes[scale] = weight.data - before
+    first = trainer.vocabulary.first_token
+    assert torch.allclose(changes[4.0][:first], changes[1.0][:first])  # residue rows: the plain step
+    assert changes[1.0][first:].abs().sum() > 0
+    assert torch.allclose(changes[4.0][first:], 4 * changes[1.0][first:], rtol=1e-4, atol=1e-7)
+
+
+def test_control_lr_scale_must_be_positive(go_run, tmp_path):
+    make, _ = go_run
+    trainer = make(tmp_path / "run")
+    with pytest.raises(ValueError, match="control_lr_scale"):
+        type(trainer)(trainer.config, trainer.model, trainer.train_data, trainer.eval_data, trainer.tokenizer,
+                      trainer.vocabulary, control_lr_scale=0.0)  # fmt: skip
 
 
 def test_train_go_writes_a_model_folder_that_design_loads(go_run, tmp_path):
@@ -243,6 +305,28 @@ def test_eval_go_reports_every_term_under_both_annotators(tmp_path, go_graph_dir
     features = layer_means(scorer, proteins)
     assert assigned == [[t for t, s, th in zip(probes.terms, row, probes.thresholds) if s >= th] for row in probes.scores(features)]
     assert any(DNA in terms for terms in assigned[0::4]) or any(MEMBRANE in terms for terms in assigned[2::4])
+
+
+def test_term_elbo_compares_the_same_proteins_under_the_same_noise(tmp_path, go_graph_dir, go_generator_dir, capsys):
+    corpus = write_go_corpus(tmp_path / "corpus", {"train": 10, "validation": 12, "test": 2})
+    report = term_elbo(corpus, model=go_generator_dir, proteins=8, batch_size=3, seed=1)
+    assert report["proteins"] == 8 and report["tokens"] > 8 * 20
+    assert report["gain_bits"] == pytest.approx(report["no_terms_bits"] - report["with_terms_bits"])
+    assert report["with_terms_bits"] != report["no_terms_bits"]  # the terms reach the model
+    again = term_elbo(corpus, model=go_generator_dir, proteins=8, batch_size=5, seed=1)
+    # the noise is drawn per batch, so another batching is another estimate of the same two numbers
+    assert again["proteins"] == 8 and abs(again["no_terms_bits"] - report["no_terms_bits"]) < 1.0
+    assert term_elbo(corpus, model=go_generator_dir, proteins=8, batch_size=3, seed=1) == {**report, "seconds": ANY}
+    assert main(["eval", "go-elbo", "--data", str(corpus), "--model", str(go_generator_dir), "--proteins", "4", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["proteins"] == 4
+    assert main(["eval", "go-elbo", "--data", str(corpus), "--model", str(go_generator_dir), "--proteins", "0"]) == 1
+    assert "--proteins must be at least 1" in capsys.readouterr().err
+
+
+def test_term_elbo_needs_a_go_generator(tmp_path, go_graph_dir, generator_dir, capsys):
+    corpus = write_go_corpus(tmp_path / "corpus", {"train": 2, "validation": 2, "test": 1})
+    assert main(["eval", "go-elbo", "--data", str(corpus), "--model", str(generator_dir)]) == 1
+    assert "not a GO-conditioned generator" in capsys.readouterr().err
 
 
 def test_cli_eval_go_refuses_bad_settings(tmp_path, capsys):
