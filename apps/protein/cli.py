@@ -344,6 +344,11 @@ def add_score(subparsers: argparse._SubParsersAction) -> None:
         "--scorer", "--esm", default=DEFAULT_SCORER,
         help="ESM-2: a registered name, a save_esm2 folder, a fair-esm checkpoint or a cached esm.pretrained name",
     )
+    parser.add_argument(
+        "--window", type=int, default=None, metavar="TOKENS",
+        help="tokens each residue's pseudo-likelihood sees; longer sequences are scored in windows "
+        "(default: the context the scorer was trained on; 0: always the whole sequence)",
+    )  # fmt: skip
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     parser.add_argument("--json", action="store_true", help="print a JSON list, one object per sequence")
     parser.set_defaults(run=run_score)
@@ -352,7 +357,8 @@ def add_score(subparsers: argparse._SubParsersAction) -> None:
 def run_score(args: argparse.Namespace, argv: Sequence[str]) -> int:
     records = read_fasta(args.fasta)
     reference = None if args.reference is None else [r.sequence for r in read_fasta(args.reference)]
-    scorer = load_scorer(args.scorer, args.device, reference)
+    window = "trained" if args.window is None else (None if args.window == 0 else args.window)
+    scorer = load_scorer(args.scorer, args.device, reference, window)
     scores = scorer.score([r.sequence for r in records])
     rows = [{"id": r.id, **s, **properties(r.sequence).as_dict()} for r, s in zip(records, scores)]
     if args.json:

@@ -282,10 +282,14 @@ def load_generator(model: str | Path | SupportsDenoise, device: torch.device | s
 
 
 def load_scorer(
-    scorer: str | Path | Scorer | None, device: torch.device | str = "cpu", reference: Sequence[str] | None = None
+    scorer: str | Path | Scorer | None,
+    device: torch.device | str = "cpu",
+    reference: Sequence[str] | None = None,
+    window: int | None | str = "trained",
 ) -> Scorer | None:
     """The ESM-2 scorer by registered name, ``load_esm`` source or object; None stays None. With
-    ``reference``, the scorer also reports ``embedding_similarity`` to it."""
+    ``reference``, the scorer also reports ``embedding_similarity`` to it. ``window``: see ``Scorer`` (a
+    Scorer object keeps its own)."""
     device = _device(device)
     if reference is not None:
         if not reference:
@@ -299,7 +303,7 @@ def load_scorer(
     if isinstance(scorer, Scorer):
         if reference is None:
             return scorer
-        return Scorer(scorer.model, device=device, reference=reference, max_tokens=scorer.max_tokens)
+        return Scorer(scorer.model, device=device, reference=reference, max_tokens=scorer.max_tokens, window=scorer.window)
     if str(scorer) == DEFAULT_SCORER and DEFAULT_SCORER not in registered_names():
         raise DesignError(
             f"no default ESM-2 scorer ({DEFAULT_SCORER!r}) is shipped yet: pass scorer=PATH (CLI: --scorer PATH), "
@@ -311,7 +315,10 @@ def load_scorer(
         model = load_esm(source, device)
     except (FileNotFoundError, CheckpointError) as err:
         raise DesignError(f"cannot load the ESM-2 scorer {str(scorer)!r}: {err}") from None
-    return Scorer(model, device=device, reference=reference)
+    try:
+        return Scorer(model, device=device, reference=reference, window=window)
+    except ValueError as err:
+        raise DesignError(str(err)) from None
 
 
 def _device(device: torch.device | str) -> torch.device:

@@ -382,6 +382,7 @@ def evaluate(
         "data": str(data),
         "model": _name(model),
         "scorer": _name(scorer),
+        "scorer_window": esm_scorer.window,
         "device": str(device),
         "generator_max_residues": generator.spec.max_len - 2,
         "generation_max_length": longest,

@@ -88,6 +88,13 @@ def test_score_json_has_scores_and_properties(tmp_path, capsys, scorer_dir):
     assert capsys.readouterr().out.splitlines()[0].split("\t") == [
         "id", "length", "pseudo_perplexity", "mean_log_prob", "embedding_similarity"
     ]  # fmt: skip
+    # windows (their arithmetic: tests/protein/test_scoring.py): 0 is the whole sequence
+    whole = ["score", str(sequences), "--scorer", str(scorer_dir), "--json"]
+    for window in ("0", "12"):
+        assert main([*whole, "--window", window]) == 0
+        assert len(json.loads(capsys.readouterr().out)) == 2
+    assert main([*whole, "--window", "2"]) == 1
+    assert "window must be" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

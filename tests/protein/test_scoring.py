@@ -9,6 +9,7 @@ import esm
 import pytest
 import torch
 from esm.model.esm2 import ESM2
+from torch import Tensor
 
 from apps.protein.scoring import (
     Scorer,
@@ -19,6 +20,7 @@ from apps.protein.scoring import (
     pseudo_perplexity,
     residue_log_probs,
     save_esm2,
+    window_start,
 )
 from shared_dlm import CheckpointError
 
@@ -54,6 +56,48 @@ def test_pseudo_log_likelihood_matches_a_loop_over_positions(model, max_tokens):
     for sequence, values in zip(SEQUENCES, batched):
         assert values.shape == (len(sequence),)
         torch.testing.assert_close(values, naive_log_probs(model, sequence), atol=1e-5, rtol=1e-5)
+
+
+def naive_windowed_log_probs(model, sequence: str, window: int) -> Tensor:
+    """The definition: each residue masked in the `window` tokens of <cls> sequence <eos> centred on it."""
+    alphabet = model.alphabet
+    ids = torch.tensor([alphabet.cls_idx, *(alphabet.get_idx(r) for r in sequence), alphabet.eos_idx])
+    values = []
+    with torch.no_grad():
+        for i in range(1, len(ids) - 1):
+            start = min(max(i - window // 2, 0), len(ids) - window) if len(ids) > window else 0
+            row = ids[start : start + window].clone()
+            row[i - start] = alphabet.mask_idx
+            values.append(model(row[None])["logits"][0, i - start].log_softmax(-1)[ids[i]])
+    return torch.stack(values)
+
+
+@pytest.mark.parametrize("window", [3, 8, 11])
+def test_windowed_pseudo_likelihood_scores_each_residue_in_its_window(model, window):
+    batched = residue_log_probs(model, SEQUENCES, max_tokens=64, window=window)
+    for sequence, values in zip(SEQUENCES, batched):
+        torch.testing.assert_close(values, naive_windowed_log_probs(model, sequence, window), atol=1e-5, rtol=1e-5)
+    assert window_start(1, 20, 8) == 0 and window_start(10, 20, 8) == 6 and window_start(18, 20, 8) == 12
+    # a row that fits its window is scored whole
+    short = [s for s in SEQUENCES if len(s) + 2 <= 40]
+    whole = residue_log_probs(model, short)
+    for a, b in zip(residue_log_probs(model, short, window=40), whole):
+        torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="at least 3 tokens"):
+        residue_log_probs(model, SEQUENCES, window=2)
+
+
+def test_scorers_window_at_the_context_they_were_trained_on(model, tmp_path):
+    folder = save_esm2(model, tmp_path / "esm")
+    assert Scorer(load_esm(folder)).window is None  # no record: whole sequences
+    (folder / "training.json").write_text(json.dumps({"train_config": {"seq_len": 9}}))
+    scorer = Scorer(load_esm(folder))
+    assert scorer.window == 9 and Scorer(load_esm(folder), window=None).window is None
+    long = max(SEQUENCES, key=len)
+    expected = naive_windowed_log_probs(model, long, 9)
+    assert scorer.score([long])[0]["mean_log_prob"] == pytest.approx(float(expected.mean()), abs=1e-5)
+    with pytest.raises(ValueError, match="window must be"):
+        Scorer(model, window=1)
 
 
 def test_pseudo_perplexity_is_exp_of_minus_mean_log_prob(model):
@@ -143,6 +187,7 @@ def test_fair_esm_checkpoint_loads_safely(model, tmp_path):
     ids = torch.tensor([[0, 20, 15, 11, 2]])
     with torch.no_grad():
         torch.testing.assert_close(loaded(ids)["logits"], model(ids)["logits"])
+    assert Scorer(loaded).window == 1024  # ESM-2's training crops
 
     class Payload:  # anything beyond tensors and the config is refused, never executed
         def __reduce__(self):
