@@ -11,13 +11,14 @@ with weights ``count ** -term_weight_power``, which showed each of a protein's ~
 All choices come from the core Trainer's per-micro-batch generator, so a stopped run resumes exactly.
 
 The model is warm-started from a generator trained on the same sequences (``init``): its embedding and
-tied output layer grow by one row per term. The new rows are drawn at random around the old rows' mean with
-the old rows' per-dimension spread, so that the terms are told apart from the first step (rows that all start
-at the mean stay almost alike: Adam moves a row only by about the learning rate each time its term is shown,
-and most terms are shown a few hundred times in a run; the first shipped model had its term rows 7x closer
-together than the residue rows and learned almost nothing from them). ``control_lr_scale`` multiplies the
-learning rate of those rows alone (each optimizer step's change to them is scaled). Empty slots are not
-attended, so before training the unconditional model is exactly the initial generator.
+tied output layer grow by one row per term. ``control_init`` "mean" puts every new row at the old rows' mean
+(as Hugging Face's resizing does; the shipped model): then the terms start alike, and Adam moves a row only
+by about the learning rate each time its term is shown, so after 1,000 CPU steps the term rows of the
+shipped model were still 7x closer together than the residue rows. "spread" draws them around that mean with
+the residue rows' per-dimension spread, so that terms are told apart from the first step;
+``control_lr_scale`` multiplies the learning rate of those rows alone (each optimizer step's change to them
+is scaled). Empty slots are not attended, so before training the unconditional model is exactly the
+initial generator either way.
 
 ``dlm-protein train-go --data data/protein --out runs/protein-go`` runs ``go_recipe.yaml``.
 """
@@ -46,8 +47,9 @@ from shared_dlm import Denoiser, TrainConfig, Trainer, diffusion_loss, load_spli
 RECIPE = Path(__file__).with_name("go_recipe.yaml")
 GO_KEYS = {
     "init": str, "min_count": int, "slots": int, "p_uncond": float, "subset": str, "term_weight_power": float,
-    "control_lr_scale": float,
+    "control_lr_scale": float, "control_init": str,
 }  # fmt: skip
+CONTROL_INITS = ("mean", "spread")
 
 
 def term_token(term_id: str) -> str:
@@ -214,7 +216,7 @@ class GoTrainer(Trainer):
 
 def read_recipe(path: Path = RECIPE, **overrides) -> tuple[TrainConfig, dict]:
     """TrainConfig settings and the ``go:`` section (init, min_count, slots, p_uncond, subset, term_weight_power,
-    control_lr_scale)."""
+    control_lr_scale, control_init)."""
     values = yaml.safe_load(Path(path).read_text()) or {}
     go = dict(values.pop("go", None) or {})
     unknown = set(go) - set(GO_KEYS)
@@ -227,16 +229,20 @@ def read_recipe(path: Path = RECIPE, **overrides) -> tuple[TrainConfig, dict]:
     return config, go
 
 
-def warm_start(init: str | Path, size: int, max_len: int, seed: int = 0) -> Denoiser:
+def warm_start(init: str | Path, size: int, max_len: int, seed: int = 0, control_init: str = "spread") -> Denoiser:
     """The generator at ``init`` with its vocabulary grown to ``size`` and its window to at least ``max_len``
-    (rotary positions have no table to grow). The new rows are drawn (from ``seed``) around the old rows' mean
-    with their per-dimension standard deviation: apart from one another as much as the residues are."""
+    (rotary positions have no table to grow). ``control_init`` "spread": the new rows are drawn (from ``seed``)
+    around the old rows' mean with their per-dimension standard deviation, apart from one another as much as
+    the residues are; "mean": every new row at the old rows' mean (Hugging Face's resizing; the first model)."""
+    if control_init not in CONTROL_INITS:
+        raise ValueError(f"unknown control_init {control_init!r}; known: {', '.join(CONTROL_INITS)}")
     model = Denoiser.from_pretrained(str(init), local_files_only=True, torch_dtype=torch.float32)
     model.config.max_position_embeddings = max(model.config.max_position_embeddings, max_len)
     old = model.get_input_embeddings().weight.data.clone()
     model.resize_token_embeddings(size, mean_resizing=False)
     noise = torch.randn(size - old.shape[0], old.shape[1], generator=torch.Generator().manual_seed(seed))
-    model.get_input_embeddings().weight.data[old.shape[0]:] = old.mean(0) + noise * old.std(0)
+    spread = old.std(0) if control_init == "spread" else torch.zeros(old.shape[1])
+    model.get_input_embeddings().weight.data[old.shape[0]:] = old.mean(0) + noise * spread
     model.tie_weights()
     return model
 
@@ -264,7 +270,7 @@ def build_trainer(
     init = init or go.get("init")
     if not init:
         raise ValueError(f"{recipe}: no generator to start from: set go.init or pass --init")
-    model = warm_start(init, len(tokenizer), config.seq_len, config.seed)
+    model = warm_start(init, len(tokenizer), config.seq_len, config.seed, go.get("control_init", "spread"))
     train = encode(train_split, vocabulary, graph)
     valid = encode(load_split(config.dataset, config.validation_split), vocabulary, graph)
     torch.manual_seed(config.seed)

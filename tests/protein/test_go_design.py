@@ -121,6 +121,19 @@ def test_warm_start_spreads_the_new_rows_like_the_residue_rows(go_run):
     spread = lambda rows: (rows - rows.mean(0)).norm(dim=1).mean()  # noqa: E731
     assert 0.7 < spread(new) / spread(old) < 1.3
     assert torch.equal(new, warm_start(init, base.spec.vocab_size + 64, MAX_POSITIONS, seed=3).embed.weight.data[old.shape[0]:])
+    at_mean = warm_start(init, base.spec.vocab_size + 4, MAX_POSITIONS, control_init="mean").embed.weight.data[old.shape[0]:]
+    assert torch.allclose(at_mean, old.mean(0).expand(4, -1))  # the first model's start
+    with pytest.raises(ValueError, match="unknown control_init"):
+        warm_start(init, base.spec.vocab_size + 4, MAX_POSITIONS, control_init="zeros")
+
+
+def test_both_go_recipes_read(tmp_path):
+    from apps.protein.go_train import RECIPE, read_recipe
+
+    for recipe in (RECIPE, RECIPE.with_name("go_recipe_keep_rate.yaml")):
+        config, go = read_recipe(recipe, output_dir=str(tmp_path))
+        assert go["control_init"] in ("mean", "spread") and go["subset"] in ("weighted", "keep_rate")
+        assert config.seq_len > go["slots"] + 2
 
 
 def test_control_lr_scale_scales_only_the_term_rows_step(go_run, tmp_path):
