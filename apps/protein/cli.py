@@ -354,11 +354,15 @@ def add_score(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run_score)
 
 
+def _window(tokens: int | None) -> int | None | str:
+    """--window: None (not given) is the scorer's training context, 0 the whole sequence."""
+    return "trained" if tokens is None else (None if tokens == 0 else tokens)
+
+
 def run_score(args: argparse.Namespace, argv: Sequence[str]) -> int:
     records = read_fasta(args.fasta)
     reference = None if args.reference is None else [r.sequence for r in read_fasta(args.reference)]
-    window = "trained" if args.window is None else (None if args.window == 0 else args.window)
-    scorer = load_scorer(args.scorer, args.device, reference, window)
+    scorer = load_scorer(args.scorer, args.device, reference, _window(args.window))
     scores = scorer.score([r.sequence for r in records])
     rows = [{"id": r.id, **s, **properties(r.sequence).as_dict()} for r, s in zip(records, scores)]
     if args.json:
@@ -447,6 +451,10 @@ def add_eval(subparsers: argparse._SubParsersAction) -> None:
         help="ESM-2: a registered name, a save_esm2 folder, a fair-esm checkpoint or a cached esm.pretrained name",
     )
     parser.add_argument("--num-natural", type=int, default=defaults.num_natural, help="sequences a scorer-check set")
+    parser.add_argument(
+        "--window", type=int, default=None, metavar="TOKENS",
+        help="the scorer's pseudo-likelihood window (default: its training context; 0: whole sequences)",
+    )  # fmt: skip
     parser.add_argument("--num-designs", type=int, default=defaults.num_designs, help="sequences a generation set")
     parser.add_argument(
         "--max-length", type=int, default=defaults.max_length, help="longest natural sequence sampled (PPPL costs L^2)"
@@ -509,6 +517,7 @@ def run_eval(args: argparse.Namespace, argv: Sequence[str]) -> int:
         workdir=args.workdir,
         external=args.external,
         device=args.device,
+        window=_window(args.window),
     )
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0

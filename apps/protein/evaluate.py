@@ -330,10 +330,12 @@ def evaluate(
     workdir: str | Path | None = None,
     external: Path = EXTERNAL_TEST_FASTA,
     device: torch.device | str = "cpu",
+    window: int | None | str = "trained",
 ) -> dict:
     """The scorer check and the generation figures (see the module docstring) as one JSON-ready report:
     ``scorer_check`` {test, external}, ``generation`` {designs, unigram, ngram, natural, shuffled},
-    ``settings`` and ``seconds``. ``workdir`` keeps the training search database between runs."""
+    ``settings`` and ``seconds``. ``workdir`` keeps the training search database between runs; ``window``:
+    the scorer's pseudo-likelihood window (see ``Scorer``)."""
     seconds: dict[str, float] = {}
     started = time.monotonic()
     with _timed(seconds, "load"):
@@ -341,7 +343,7 @@ def evaluate(
         training = list(corpus["train"]["sequence"])
         test = list(corpus["test"]["sequence"])
         external_sequences = list(external_test_set(external)["sequence"])
-        esm_scorer = load_scorer(scorer, device)
+        esm_scorer = load_scorer(scorer, device, window=window)
         generator = load_generator(model, device)
     longest = min(config.max_length, generator.spec.max_len - 2)  # <cls> and <eos> take two positions
     with tempfile.TemporaryDirectory(prefix="dlm-protein-eval-") as tmp:

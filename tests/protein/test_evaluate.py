@@ -201,6 +201,10 @@ def test_eval_cli_prints_one_json_object(capsys, corpus, external, generator_dir
     report = json.loads(capsys.readouterr().out)
     assert report["scorer_check"]["test"]["n"] == 3 and report["generation"]["designs"]["n"] == 2
     assert report["settings"]["model"] == str(generator_dir)
+    assert report["settings"]["scorer_window"] is None  # the test scorer has no training record: whole sequences
+    assert main([*argv, "--num-natural", "3", "--num-designs", "2", "--max-length", "60", "--threads", "1", "--json",
+                 "--window", "16"]) == 0  # fmt: skip
+    assert json.loads(capsys.readouterr().out)["settings"]["scorer_window"] == 16
 
 
 @pytest.mark.parametrize("argv, message", [
