@@ -5,7 +5,9 @@ Cost: one ESM-2 forward per call for the whole batch, with each row read as it s
 residues, and masks where residues are still to come). The score of residue i is log p(x_i | x) with
 x_i visible: the "wild-type marginal" of Meier et al. 2021, not the masked pseudo-likelihood of
 ``scoring.py`` (one forward per residue). It runs higher than the masked value, since the model sees
-the residue it scores, so thresholds are on this scale: log(1/20) = -3.0 is a uniform guess.
+the residue it scores, so thresholds are on this scale: log(1/20) = -3.0 is a uniform guess. A canvas
+longer than the context the scorer was trained on is read in overlapping windows of that length
+(``scoring.windowed_logits``), as ``scoring.py`` does for the pseudo-likelihood.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 from esm.model.esm2 import ESM2
 from torch import Tensor
 
+from apps.protein.scoring import trained_context, windowed_logits
 from shared_dlm import Canvas, top_k_per_row
 
 
@@ -30,10 +33,14 @@ class EsmRemasker:
     The canvas must hold ESM alphabet ids, as the protein generator does (``apps.protein.alphabet``).
     ``specials=True`` is the layout of ``motifs.to_canvas``: ``<cls>`` residues ``<eos>``, which ESM-2
     reads as it is; ``specials=False`` (residues only) is wrapped in ``<cls>`` ... ``<eos>`` here.
-    Padding (``canvas.attention_mask``) is expected at the end of a row.
+    Padding (``canvas.attention_mask``) is expected at the end of a row. ``window``: the tokens one read
+    sees ("trained": the model's ``trained_context``; None: the whole canvas).
     """
 
-    def __init__(self, model: ESM2, threshold: float, *, every: int = 4, max_fraction: float = 0.1, specials: bool = True):
+    def __init__(
+        self, model: ESM2, threshold: float, *, every: int = 4, max_fraction: float = 0.1, specials: bool = True,
+        window: int | None | str = "trained",
+    ):  # fmt: skip
         if every < 1:
             raise ValueError(f"every must be at least 1 (remask after every k-th step), got {every}")
         if not 0.0 < max_fraction <= 1.0:
@@ -45,6 +52,9 @@ class EsmRemasker:
         self.every = every
         self.max_fraction = max_fraction
         self.specials = specials
+        self.window = trained_context(model) if window == "trained" else window
+        if self.window is not None and (isinstance(self.window, str) or self.window < 2):
+            raise ValueError(f"window must be 'trained', None or at least 2 tokens, got {window!r}")
 
     @torch.no_grad()
     def __call__(self, canvas: Canvas, step: int) -> Tensor:
@@ -67,7 +77,7 @@ class EsmRemasker:
             )
         device = next(self.model.parameters()).device
         ids = ids.masked_fill(~real, self.model.padding_idx).to(device)
-        logits = self.model(self._esm_tokens(ids, real.to(device)))["logits"].float()  # (B, T, V)
+        logits = windowed_logits(self.model, self._esm_tokens(ids, real.to(device)), self.window).float()  # (B, T, V)
         if not self.specials:
             logits = logits[:, 1:-1]
         logp = logits.log_softmax(-1).gather(-1, ids[..., None])[..., 0].to(canvas.ids.device)  # (B, L)

@@ -208,6 +208,31 @@ def window_start(position: int, length: int, window: int | None) -> int:
     return min(max(position - window // 2, 0), length - window)
 
 
+def windowed_logits(model: ESM2, tokens: Tensor, window: int | None) -> Tensor:
+    """(B, T, V) logits of one unmasked read of (B, T) ESM tokens. A row longer than ``window`` tokens is read
+    in windows of ``window`` tokens every ``window // 2`` (the last one ending at the row's end); each position
+    takes its logits from the window whose centre is nearest (the earlier one on a tie)."""
+    length = tokens.shape[1]
+    if window is None or length <= window:
+        return model(tokens)["logits"]
+    if window < 2:
+        raise ValueError(f"window must be at least 2 tokens, got {window}")
+    starts = list(range(0, length - window, max(window // 2, 1))) + [length - window]
+    positions = torch.arange(length, device=tokens.device)
+    best = torch.full((length,), math.inf, device=tokens.device)
+    out = None
+    for start in starts:
+        logits = model(tokens[:, start : start + window])["logits"]  # (B, window, V)
+        if out is None:
+            out = logits.new_empty(tokens.shape[0], length, logits.shape[-1])
+        inside = positions[start : start + window]
+        distance = (inside - (start + (window - 1) / 2)).abs()
+        take = distance < best[inside]
+        out[:, inside[take]] = logits[:, take]
+        best[inside[take]] = distance[take]
+    return out
+
+
 @torch.inference_mode()
 def residue_log_probs(
     model: ESM2, sequences: Sequence[str], max_tokens: int = 8192, window: int | None = None

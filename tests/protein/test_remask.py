@@ -8,6 +8,7 @@ import torch
 from apps.protein.alphabet import MASK_ID, PAD_ID, STANDARD_IDS, VOCAB_SIZE
 from apps.protein.motifs import parse_motifs, place, to_canvas
 from apps.protein.remask import EsmRemasker
+from apps.protein.scoring import windowed_logits
 from shared_dlm import Canvas, TokenSpec
 from tests.protein.conftest import tiny_esm2
 
@@ -101,3 +102,31 @@ def test_padding_is_never_remasked_and_does_not_change_the_scores(esm_model):
 def test_bad_settings(esm_model, kwargs, message):
     with pytest.raises(ValueError, match=message):
         EsmRemasker(esm_model, **{"threshold": -3.0} | kwargs)
+
+
+def test_windowed_reads_take_each_position_from_its_most_central_window(esm_model):
+    tokens = half_filled_canvas(batch=2, seed=4).ids  # (2, 42)
+    with torch.no_grad():
+        assert torch.equal(windowed_logits(esm_model, tokens, 64), esm_model(tokens)["logits"])  # fits: one read
+        windowed = windowed_logits(esm_model, tokens, 16)
+        # windows start at 0, 8, 16, 24 and 26 (the last ends at the row's end)
+        for position in range(tokens.shape[1]):
+            start = min((s for s in (0, 8, 16, 24, 26)), key=lambda s: abs(position - (s + 7.5)))
+            expected = esm_model(tokens[:, start : start + 16])["logits"][:, position - start]
+            torch.testing.assert_close(windowed[:, position], expected)
+
+
+def test_the_remasker_reads_long_canvases_in_the_scorers_context(esm_model):
+    canvas = half_filled_canvas(seed=5)
+    esm_model.trained_context = 16  # as load_esm records it for a scorer trained on 16-token crops
+    try:
+        remasker = EsmRemasker(esm_model, threshold=-3.0, every=1, max_fraction=1.0)
+        assert remasker.window == 16 and EsmRemasker(esm_model, -3.0, window=None).window is None
+        with torch.no_grad():
+            logp = windowed_logits(esm_model, canvas.ids, 16).log_softmax(-1).gather(-1, canvas.ids[..., None])[..., 0]
+        committed = ~canvas.fixed & (canvas.ids != MASK_ID)
+        assert torch.equal(remasker(canvas, 0), committed & (logp < -3.0))
+    finally:
+        del esm_model.trained_context
+    with pytest.raises(ValueError, match="window must be"):
+        EsmRemasker(esm_model, -3.0, window=1)
