@@ -50,7 +50,7 @@ from apps.protein.evaluate import TrainingSearch, _timed, load_corpus
 from apps.protein.go import GoGraph, default_graph
 from apps.protein.motifs import parse_motifs, place
 from apps.protein.scoring import _batches, _pad, encode
-from shared_dlm import diffusion_loss, get_schedule
+from shared_dlm import diffusion_loss, get_schedule, resolve
 
 DEFAULT_TERMS = (
     "GO:0003677",  # DNA binding (molecular function, binding)
@@ -252,6 +252,15 @@ def _ratio(conditioned: float, baseline: float, n: int) -> float:
     return conditioned / max(baseline, 1.0 / n)
 
 
+def _go_generator(model, device: torch.device | str):
+    """The generator and its term vocabulary; a ValueError for a generator without one."""
+    generator = load_generator(model, device)
+    vocabulary = getattr(generator, "go_vocabulary", None)
+    if vocabulary is None:
+        raise ValueError(f"{model}: not a GO-conditioned generator (no go_terms.json)")
+    return generator, vocabulary
+
+
 def evaluate_go(
     data: str | Path,
     *,
@@ -269,10 +278,7 @@ def evaluate_go(
     with _timed(seconds, "load"):
         corpus = load_corpus(Path(data))
         graph = default_graph()
-        generator = load_generator(model, device)
-        vocabulary = getattr(generator, "go_vocabulary", None)
-        if vocabulary is None:
-            raise ValueError(f"{model}: not a GO-conditioned generator (no go_terms.json)")
+        generator, vocabulary = _go_generator(model, device)
         for term in config.terms + tuple(t for t, _ in config.motif_pairs):
             vocabulary.check(term)
         for _, motif in config.motif_pairs:  # a motif that cannot fit fails now, not after the probes and designs
@@ -429,18 +435,16 @@ def term_elbo(
     seed: int = 0,
     device: torch.device | str = "cpu",
 ) -> dict:
-    """Negative ELBO (bits per token: residues, ``<cls>`` and ``<eos>``, as in training) of the ``split`` proteins (a seeded sample of ``proteins``, None: all)
-    without terms and with a random subset of their own vocabulary terms (``go_train.term_subset``: ``subset``,
-    at most the model's slots), each protein under the same noise both ways; proteins longer than
-    the model's window are cropped at a seeded start. Only proteins with at least one vocabulary term count."""
+    """Negative ELBO (bits per token: residues, ``<cls>`` and ``<eos>``, as in training) of the ``split``
+    proteins (a seeded sample of ``proteins``, None: all) without terms and with a random subset of their own
+    vocabulary terms (``go_train.term_subset``: ``subset``, at most the model's slots), each protein under the
+    same noise both ways; proteins longer than the model's window are cropped at a seeded start. Only
+    proteins with at least one vocabulary term count."""
     from apps.protein.go_train import encode as encode_terms
     from apps.protein.go_train import lay_out, residues_only, term_subset
 
     started = time.monotonic()
-    generator_model = load_generator(model, device)
-    vocabulary = getattr(generator_model, "go_vocabulary", None)
-    if vocabulary is None:
-        raise ValueError(f"{model}: not a GO-conditioned generator (no go_terms.json)")
+    generator_model, vocabulary = _go_generator(model, device)
     corpus = load_corpus(Path(data))
     if split not in corpus:
         raise ValueError(f"{data}: no {split!r} split (has {', '.join(corpus)})")
@@ -454,15 +458,14 @@ def term_elbo(
     spec = generator_model.spec
     room = spec.max_len - vocabulary.slots
     weights = torch.tensor([t.count for t in vocabulary.terms], dtype=torch.float64).pow(-term_weight_power)
-    schedule_name = "loglinear"
-    record = Path(str(model)) / "training.json"
-    if record.is_file():
+    schedule_name = "loglinear"  # the trainer's default, for a model without its training record
+    if isinstance(model, (str, Path)) and (record := resolve(model) / "training.json").is_file():
         schedule_name = json.loads(record.read_text())["train_config"].get("schedule", schedule_name)
     schedule = get_schedule(schedule_name)
     forward = residues_only(generator_model.eval(), vocabulary.first_token)
     pick = torch.Generator().manual_seed(seed)
     totals = {"no_terms": 0.0, "with_terms": 0.0}
-    residues = 0.0
+    tokens = 0.0
     for start in range(0, len(chosen), batch_size):
         examples = []
         for i in chosen[start : start + batch_size]:
@@ -478,10 +481,10 @@ def term_elbo(
             elbo = diffusion_loss(forward, batch["input_ids"], schedule, spec.mask_id, maskable=batch["maskable"],
                                   attention_mask=batch["attention_mask"], generator=noise)  # fmt: skip
             totals[name] += float(elbo.nll) / math.log(2)
-        residues += float(elbo.tokens)
-    no_terms, with_terms = totals["no_terms"] / residues, totals["with_terms"] / residues
+        tokens += float(elbo.tokens)  # the same positions both ways
+    no_terms, with_terms = totals["no_terms"] / tokens, totals["with_terms"] / tokens
     return {
-        "model": str(model), "split": split, "proteins": len(chosen), "tokens": int(residues),
+        "model": str(model), "split": split, "proteins": len(chosen), "tokens": int(tokens),
         "no_terms_bits": no_terms, "with_terms_bits": with_terms, "gain_bits": no_terms - with_terms,
         "seed": seed, "seconds": round(time.monotonic() - started, 1),
     }  # fmt: skip

@@ -18,7 +18,7 @@ import torch
 from esm.model.esm2 import ESM2
 from torch import Tensor
 
-from apps.protein.scoring import trained_context, windowed_logits
+from apps.protein.scoring import resolve_window, windowed_logits
 from shared_dlm import Canvas, top_k_per_row
 
 
@@ -52,9 +52,7 @@ class EsmRemasker:
         self.every = every
         self.max_fraction = max_fraction
         self.specials = specials
-        self.window = trained_context(model) if window == "trained" else window
-        if self.window is not None and (isinstance(self.window, str) or self.window < 2):
-            raise ValueError(f"window must be 'trained', None or at least 2 tokens, got {window!r}")
+        self.window = resolve_window(model, window, 2)
 
     @torch.no_grad()
     def __call__(self, canvas: Canvas, step: int) -> Tensor:

@@ -113,6 +113,16 @@ def trained_context(model: ESM2) -> int | None:
     return getattr(model, "trained_context", None)
 
 
+def resolve_window(model: ESM2, window: int | None | str, least: int) -> int | None:
+    """A window setting made concrete: "trained" is ``trained_context(model)``, None the whole sequence, else
+    at least ``least`` tokens (a ValueError otherwise)."""
+    if window == "trained":
+        window = trained_context(model)
+    if window is not None and (isinstance(window, str) or window < least):
+        raise ValueError(f"window must be 'trained', None or at least {least} tokens, got {window!r}")
+    return window
+
+
 def load_esm(name_or_path: str | Path, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> ESM2:
     """An ESM-2 from a ``save_esm2`` folder, a fair-esm checkpoint file, or an ``esm.pretrained``
     name already in the torch-hub cache; never downloads. Returned in eval mode on ``device``."""
@@ -316,11 +326,7 @@ class Scorer:
     ):
         if max_tokens < 1:
             raise ValueError(f"max_tokens must be positive, got {max_tokens}")
-        if window == "trained":
-            window = trained_context(model)
-        if window is not None and (isinstance(window, str) or window < 3):
-            raise ValueError(f"window must be 'trained', None or at least 3 tokens, got {window!r}")
-        self.window = window
+        self.window = resolve_window(model, window, 3)  # <cls>, the masked residue, <eos>
         if reference is not None and not reference:
             raise ValueError("the reference set is empty: pass None to score without embedding similarity")
         self.model = model.to(device=device, dtype=dtype).eval()

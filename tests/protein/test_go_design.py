@@ -118,7 +118,7 @@ def test_warm_start_spreads_the_new_rows_like_the_residue_rows(go_run):
     new = grown.embed.weight.data[old.shape[0]:]
     assert torch.equal(grown.embed.weight.data[: old.shape[0]], old)
     # terms start apart from one another, about as far as residues are (not all at one point)
-    spread = lambda rows: (rows - rows.mean(0)).norm(dim=1).mean()  # noqa: E731
+    spread = lambda rows: (rows - rows.mean(0)).norm(dim=1).mean()
     assert 0.7 < spread(new) / spread(old) < 1.3
     assert torch.equal(new, warm_start(init, base.spec.vocab_size + 64, MAX_POSITIONS, seed=3).embed.weight.data[old.shape[0]:])
     at_mean = warm_start(init, base.spec.vocab_size + 4, MAX_POSITIONS, control_init="mean").embed.weight.data[old.shape[0]:]
