@@ -16,7 +16,7 @@ from apps.protein.alphabet import STANDARD_RESIDUES
 from apps.protein.cli import main as protein_main
 from apps.protein.go import TermVocabulary
 from apps.protein.go_eval import PROBES_FILE, ProbeSet
-from apps.protein.scoring import load_esm
+from apps.protein.scoring import Scorer, load_esm
 from shared_dlm import load, registered_names
 
 LIMIT = 25 * 1000 * 1000  # bytes a shipped model may take
@@ -49,6 +49,7 @@ def test_defaults_are_registered_and_load_strictly():
     assert generator.model.spec.vocab_size == 33
     scorer = load_esm(apps.protein.SHIPPED_SCORER)
     assert scorer.num_layers >= 1
+    assert Scorer(scorer).window == 128  # its training crops, from the training.json shipped beside it
 
 
 @pytest.mark.slow
