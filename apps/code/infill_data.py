@@ -7,7 +7,10 @@ S hole slots, then the suffix tokens, in a window of ``seq_len`` around the hole
 drawn log-uniformly between the middle's true length and ``max_slots``: the true middle fills the first
 slots and ``<eoi>`` the rest, so the model learns to end a middle wherever it ends, and a hole of unknown
 length can be given more slots than it needs. The ``fixed`` column marks the prefix and suffix: the
-diffusion never masks them, it learns the middle given its context.
+diffusion never masks them, it learns the middle given its context. With ``whole_window_rate`` a share of
+the training examples leaves the context free too, so the diffusion masks the whole window and every
+position teaches code (plain masked-diffusion pretraining, as DiffuCoder and DreamOn start from), not only
+the hole's slots; validation examples always fix their context, so the held-out ELBO stays the hole's.
 
 Examples are a pure function of (file, seed): a file's holes come from a generator seeded by its sha256,
 so the datasets do not depend on the corpus order or on the number of worker processes.
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict, Features, Sequence, Value
@@ -42,6 +45,7 @@ class InfillDataConfig:
     bytes_per_example: int = 2048  # a file yields one example per this many bytes...
     max_examples_per_file: int = 16  # ...up to this many
     held_out_fraction: float = 0.02  # the validation files (the tokenizer held out the same ones)
+    whole_window_rate: float = 0.0  # share of examples whose context is not fixed: the whole window is denoised
     seed: int = 0
 
     def __post_init__(self):
@@ -50,8 +54,9 @@ class InfillDataConfig:
         for name in ("max_slots", "max_middle_tokens", "max_lines", "bytes_per_example", "max_examples_per_file"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if not 0.0 <= self.subline_rate <= 1.0:
-            raise ValueError(f"subline_rate must lie in [0, 1], got {self.subline_rate}")
+        for name in ("subline_rate", "whole_window_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
         if not 0.0 <= self.held_out_fraction < 1.0:
             raise ValueError(f"held_out_fraction must lie in [0, 1), got {self.held_out_fraction}")
 
@@ -126,9 +131,11 @@ def _layout(text, start, end, middle, tokenizer, config: InfillDataConfig, rng: 
     context = fit_context(tokenizer, text[:start], text[end:], config.seq_len - slots)
     hole = middle + [tokenizer.eoi_token_id] * (slots - len(middle))
     before, after = context.prefix, context.suffix
+    # drawn only when asked for, so that the examples of a recipe without whole windows stay as they were
+    whole = config.whole_window_rate > 0 and rng.random() < config.whole_window_rate
     return {
         "input_ids": before + hole + after,
-        "fixed": [True] * len(before) + [False] * slots + [True] * len(after),
+        "fixed": [not whole] * len(before) + [False] * slots + [not whole] * len(after),
     }
 
 
@@ -168,7 +175,8 @@ def build_infill_datasets(
         raise ValueError(f"no training files left in {corpus} after holding out {config.held_out_fraction:.0%}")
     splits = {"train": examples_dataset(files.select(train_rows, keep_in_memory=True), tokenizer, config, num_proc)}
     if valid_rows:
+        holes_only = replace(config, whole_window_rate=0.0)  # the held-out ELBO measures the hole, always
         splits["validation"] = examples_dataset(
-            files.select(valid_rows, keep_in_memory=True), tokenizer, config, num_proc
+            files.select(valid_rows, keep_in_memory=True), tokenizer, holes_only, num_proc
         )
     return DatasetDict(splits)

@@ -82,6 +82,22 @@ def test_examples_are_a_function_of_file_and_seed(tokenizer):
     )
 
 
+def test_whole_windows_free_the_context_of_a_share_of_training_examples_only(tokenizer, run):
+    plain = InfillDataConfig(seq_len=128, bytes_per_example=100)
+    whole = InfillDataConfig(seq_len=128, bytes_per_example=100, whole_window_rate=0.5)
+    before, after = file_examples(TEXT, "cd" * 32, tokenizer, plain), file_examples(TEXT, "cd" * 32, tokenizer, whole)
+    assert [e["input_ids"] for e in before] == [e["input_ids"] for e in after]  # the same holes, the same ids
+    freed = [e for e in after if not any(e["fixed"])]
+    assert 0 < len(freed) < len(after)  # some examples denoise their whole window, the others only the hole
+    assert all(e in before for e in after if any(e["fixed"]))
+    everything = InfillDataConfig(seq_len=96, bytes_per_example=64, held_out_fraction=0.4, whole_window_rate=1.0)
+    data = build_infill_datasets(run / "corpus", tokenizer, everything)
+    assert not any(any(f) for f in data["train"]["fixed"])
+    assert all(any(f) for f in data["validation"]["fixed"])  # the held-out ELBO stays the hole's
+    with pytest.raises(ValueError, match="whole_window_rate"):
+        InfillDataConfig(whole_window_rate=1.5)
+
+
 def test_context_split_keeps_the_nearest_tokens_on_both_sides(tokenizer):
     prefix, suffix = module("beta", 6), module("gamma", 6)
     context = fit_context(tokenizer, prefix, suffix, 40)
