@@ -69,7 +69,7 @@ class CodeTask:
         return out
 
     def top(self, task: InfillTask, made: HoleCanvas, filled: Canvas) -> str:
-        """The top candidate as infill ranks them: parsing first, then mean log-probability."""
+        """The top candidate as infill ranks them (code before blanks, parsing first, then mean log-probability)."""
         tokenizer = self.loaded.tokenizer
         return ranked_candidates(made, filled, tokenizer, task.prefix, task.suffix, LANGUAGE)[0].text
 

@@ -10,8 +10,8 @@ slots; with ``syntax_remask`` the tree-sitter ``SyntaxRemasker`` sends the hole 
 syntax error back to the mask while steps remain (steps default to the most slots plus ``SPARE_STEPS``).
 
 A row's candidate is its hole read up to the first ``<eoi>`` (what follows an ``<eoi>`` is discarded, and
-the remasker is shown the row that way too). Candidates are ranked by ``apps.code.syntax.rank_key``: those
-whose spliced file parses first, then by score, the mean log-probability of the candidate's tokens when
+the remasker is shown the row that way too). Candidates are ranked by ``apps.code.syntax.rank_key``: blank
+ones (empty or whitespace only) last, those whose spliced file parses first, then by score, the mean log-probability of the candidate's tokens when
 they were committed (``Canvas.logp``; an empty candidate scores NaN and ranks last). Equal texts are kept
 once, and the best ``num`` of all rows are returned.
 """
@@ -238,4 +238,9 @@ def ranked_candidates(
         text = tokenizer.decode(tokens[:length], skip_special_tokens=True)
         score = float(out.logp[row, made.hole][:length].mean()) if length else math.nan
         candidates.append(Candidate(text, parses(prefix + text + suffix, language), score, length, n))
-    return sorted(candidates, key=lambda c: rank_key(c.parses, c.score), reverse=True)
+    return sorted(candidates, key=candidate_rank, reverse=True)
+
+
+def candidate_rank(candidate: Candidate) -> tuple:
+    """``rank_key`` of a candidate: code before blanks, parsing before not, then the model's score."""
+    return rank_key(candidate.parses, candidate.score, blank=not candidate.text.strip())

@@ -265,8 +265,9 @@ def _as_slice(hole: slice | Tensor) -> slice:
     return slice(where[0], where[-1] + 1)
 
 
-def rank_key(parses: bool, score: float) -> tuple[bool, float]:
-    """Sort key for infill candidates, larger is better: a candidate that parses beats one that does not,
-    then the higher model score (mean log-probability of its generated tokens) wins; NaN ranks last.
-    Use ``max(candidates, key=...)`` or ``sorted(..., reverse=True)``."""
-    return parses, -math.inf if math.isnan(score) else score
+def rank_key(parses: bool, score: float, blank: bool = False) -> tuple[bool, bool, float]:
+    """Sort key for infill candidates, larger is better: a candidate with code in it beats a blank one (empty
+    or whitespace only: it leaves the hole as it was, and parses wherever the hole's context does), then a
+    candidate that parses beats one that does not, then the higher model score (mean log-probability of its
+    generated tokens) wins; NaN ranks last. Use ``max(candidates, key=...)`` or ``sorted(..., reverse=True)``."""
+    return not blank, parses, -math.inf if math.isnan(score) else score

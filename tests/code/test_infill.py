@@ -8,14 +8,15 @@ import torch
 
 from apps.code.grammars import parses
 from apps.code.infill import (
+    Candidate,
     ContextTruncatedWarning,
+    candidate_rank,
     hole_canvas,
     hole_vocabulary,
     infill,
     resolve_model,
     trained_slots,
 )
-from apps.code.syntax import rank_key
 from shared_dlm import SamplerConfig, generate, load
 
 from .infill_helpers import tiny_model_folder, tiny_tokenizer
@@ -45,13 +46,21 @@ def test_candidates_are_strings_ranked_parses_first(loaded):
     candidates = infill(PREFIX, SUFFIX, model=loaded, temperature=1.0, **FAST)
     assert 1 <= len(candidates) <= FAST["num"]
     assert len({c.text for c in candidates}) == len(candidates)
-    keys = [rank_key(c.parses, c.score) for c in candidates]
+    keys = [candidate_rank(c) for c in candidates]
     assert keys == sorted(keys, reverse=True)
     for c in candidates:
         assert isinstance(c.text, str) and c.slots in FAST["lengths"] and 0 <= c.length <= c.slots
         assert c.parses == parses(PREFIX + c.text + SUFFIX, "python")
         assert math.isnan(c.score) if c.length == 0 else c.score <= 0
         assert not any(token in c.text for token in ("<mask>", "<pad>", "<bos>", "<eos>", "<eoi>"))
+
+
+def test_blank_candidates_rank_after_any_code():
+    blank = Candidate("    \n", True, -0.05, 2, 8)  # parses and is confident, but fills nothing
+    empty = Candidate("", True, math.nan, 0, 8)
+    broken = Candidate("return (", False, -2.5, 3, 8)
+    code = Candidate("return x", True, -1.5, 2, 8)
+    assert sorted([blank, empty, broken, code], key=candidate_rank, reverse=True) == [code, broken, blank, empty]
 
 
 def test_parsing_candidates_come_before_the_others(loaded):

@@ -231,10 +231,12 @@ def test_generate_keeps_the_context_and_remasks_broken_steps(tokenizer):
     assert {(r.step, r.row, r.position) for r in reasons} == {tuple(i) for i in hook.nonzero().tolist()}
 
 
-def test_rank_key_puts_parsing_candidates_first():
+def test_rank_key_puts_parsing_candidates_first_and_blank_ones_last():
     candidates = [(False, -0.1), (True, -2.0), (True, -1.0), (True, math.nan)]
     ranked = sorted(candidates, key=lambda c: rank_key(*c), reverse=True)
     assert ranked[:2] == [(True, -1.0), (True, -2.0)] and ranked[-1] == (False, -0.1)
+    blank = (True, -0.01, True)  # whitespace that parses and the model is sure of: still after any code
+    assert sorted([blank, (False, -3.0, False)], key=lambda c: rank_key(*c), reverse=True)[-1] == blank
 
 
 def test_registry_and_errors_for_people(tokenizer):
