@@ -3,7 +3,8 @@
 For each task the model's top candidate (``apps.code.infill``) is spliced into the hole and the problem's
 tests run in the sandbox (``apps.code.sandbox``). Reported: pass@1 (the top candidate passes), exact match
 (the candidate equals the reference middle once trailing whitespace is stripped from every line and trailing
-blank lines dropped) and parse rate (tree-sitter parses the spliced function). The baselines need no model:
+blank lines dropped), parse rate (tree-sitter parses the spliced function) and blank rate (the middle is empty
+or whitespace: it fills nothing, and parses wherever the rest of the function does). The baselines need no model:
 ``pass`` (the statement ``pass`` at the indentation of the reference's first line) and
 ``copy_previous_line`` (the line just before the hole, repeated); they show how much a task gives away.
 """
@@ -31,9 +32,15 @@ class Scores:
     pass_at_1: float
     exact_match: float
     parse_rate: float
+    blank_rate: float
 
     def as_dict(self) -> dict[str, float]:
-        return {"pass@1": self.pass_at_1, "exact_match": self.exact_match, "parse_rate": self.parse_rate}
+        return {
+            "pass@1": self.pass_at_1,
+            "exact_match": self.exact_match,
+            "parse_rate": self.parse_rate,
+            "blank_rate": self.blank_rate,
+        }
 
 
 def normalise(text: str) -> list[str]:
@@ -42,13 +49,14 @@ def normalise(text: str) -> list[str]:
 
 
 def score_middles(tasks: list[InfillTask], middles: list[str], workers: int = 2) -> Scores:
-    """pass@1, exact match and parse rate of one middle a task."""
+    """pass@1, exact match, parse rate and blank rate of one middle a task."""
     if len(tasks) != len(middles) or not tasks:
         raise ValueError(f"need one middle for each of at least one task, got {len(middles)} for {len(tasks)} tasks")
     passed = pass_at_1(zip(tasks, middles), workers=workers).score
     exact = sum(normalise(m) == normalise(t.middle) for t, m in zip(tasks, middles)) / len(tasks)
     parsed = sum(parses(t.prefix + m + t.suffix, LANGUAGE) for t, m in zip(tasks, middles)) / len(tasks)
-    return Scores(passed, exact, parsed)
+    blank = sum(not m.strip() for m in middles) / len(tasks)
+    return Scores(passed, exact, parsed, blank)
 
 
 def pass_baseline(task: InfillTask) -> str:

@@ -6,6 +6,8 @@ import json
 import pytest
 
 from apps.code.cli import main
+from apps.code.evaluate import score_middles
+from apps.code.tasks import infill_tasks
 
 from .infill_helpers import tiny_model_folder, tiny_tokenizer
 
@@ -85,11 +87,18 @@ def test_eval_humaneval_end_to_end(folder, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["tasks"] == 3 and report["mode"] == "single-line"
     for scores in (report, *report["baselines"].values()):
-        assert all(0.0 <= scores[key] <= 1.0 for key in ("pass@1", "exact_match", "parse_rate"))
+        assert all(0.0 <= scores[key] <= 1.0 for key in ("pass@1", "exact_match", "parse_rate", "blank_rate"))
     assert set(report["baselines"]) == {"pass", "copy_previous_line"}
+    assert report["baselines"]["pass"]["blank_rate"] == 0.0
     assert report["seconds"] >= 0 and report["pass@1"] == 0.0  # a random model passes nothing
     # the first three lines of HumanEval/0's solution are a loop, a loop and an `if`: `pass` breaks them all
     assert report["baselines"]["pass"]["pass@1"] == 0.0
+
+
+def test_scores_count_blank_middles():
+    tasks = infill_tasks("single-line")[:2]
+    scores = score_middles(tasks, [tasks[0].middle, "  \n"], workers=1)
+    assert scores.blank_rate == 0.5 and scores.exact_match == 0.5 and scores.pass_at_1 <= 0.5
 
 
 def test_eval_humaneval_sample_draws_across_problems(folder, capsys):
