@@ -1,8 +1,11 @@
 """Semi-autoregressive blocks (LLaDA, Nie et al. 2025, sec. 2.4; BD3-LM, Arriola et al. 2025).
 
-The canvas is cut into blocks of `length` positions generated left to right, and inside a block any other
-strategy decides what to commit. With a schedule-based inner strategy (confidence, ancestral, remdm) the
-steps are shared evenly between the blocks that have anything to generate. With an adaptive one
+Each row's free positions (those a sampler fills: not fixed, not padding) are cut into blocks of `length`,
+counted from the row's first free position and skipping fixed ones (a prompt, a motif, a hole's context), and
+generated left to right; inside a block any other strategy decides what to commit. So rows whose free
+regions start at different places (holes behind prefixes of different lengths in one batch) each go block
+by block through their own region. With a schedule-based inner strategy (confidence, ancestral, remdm) the
+steps are shared evenly between the blocks of the row that has the most. With an adaptive one
 (threshold, factor, fixed) each row's current block is its leftmost block that still holds a mask, so a
 block takes as few steps as the confidences allow (Fast-dLLM, Wu et al. 2025). Positions before the
 current block that were sent back to the mask (by a remasker) stay candidates, so they are filled again.
@@ -33,22 +36,20 @@ class Blocks(Strategy):
 
     def _plan(self, masked: Tensor, generated: Tensor, step: int, num_steps: int) -> tuple[Tensor, int, int]:
         """Candidates (B, L) up to the end of the current block, the step within it and its step count."""
-        positions = masked.shape[1]
+        free = masked | generated  # (B, L): the positions a sampler fills (not fixed, not padding)
+        block = (free.long().cumsum(-1) - 1) // self.length  # (B, L): each free position's block in its row
         if self.inner.adaptive:  # each row's leftmost block with a mask; the inner strategy counts no steps
-            first = torch.where(masked.any(-1), masked.float().argmax(-1), positions)  # (B,) first masked position
-            end = (first // self.length + 1) * self.length
-            return torch.arange(positions, device=masked.device)[None, :] < end[:, None], step, num_steps
-        free = (masked | generated).any(dim=0)  # (L,): not fixed, not padding, in some row
-        active = sorted({int(p) // self.length for p in free.nonzero()})
-        if num_steps < len(active):
-            raise ValueError(f"{num_steps} steps cannot cover {len(active)} blocks of {self.length}: give more steps")
-        share = [num_steps // len(active) + (i < num_steps % len(active)) for i in range(len(active))]
+            big = torch.iinfo(block.dtype).max
+            current = torch.where(masked, block, big).min(-1, keepdim=True).values  # (B, 1)
+            return free & (block <= current), step, num_steps
+        count = int(block[free].max()) + 1 if free.any() else 1  # the most blocks any row has
+        if num_steps < count:
+            raise ValueError(f"{num_steps} steps cannot cover {count} blocks of {self.length}: give more steps")
+        share = [num_steps // count + (i < num_steps % count) for i in range(count)]
         start = 0
-        for block, n in zip(active, share):
+        for k, n in enumerate(share):
             if step < start + n:
-                candidates = torch.zeros_like(masked)
-                candidates[:, : min((block + 1) * self.length, positions)] = True
-                return candidates, step - start, n
+                return free & (block <= k), step - start, n
             start += n
         raise AssertionError(f"step {step} is past the {num_steps} steps planned")
 

@@ -99,6 +99,18 @@ def test_blocks_go_left_to_right():
     assert first_commit[:4].max() < first_commit[4:8].min() and first_commit[4:8].max() < first_commit[8:].min()
 
 
+def test_blocks_are_counted_in_each_rows_own_free_positions():
+    template = [[3, 3, None, None, None, None, 3, None, None, None, None, 3],
+                [None, None, None, None, None, None, None, None, 3, 3, 3, 3]]  # fmt: skip
+    ids = torch.tensor([[SPEC.mask_id if t is None else t for t in row] for row in template])
+    trace = Trace()
+    generate(MODEL, Canvas(ids, ids != SPEC.mask_id), SamplerConfig(steps=8, strategy=Blocks(Confidence(), 4)), trace=trace)
+    first = torch.stack([r.committed for r in trace]).float().argmax(0)  # (B, L): the step each position was filled
+    assert first[0, 2:6].max() < first[0, 7:11].min()  # row 0's blocks: its first four free positions, then the next
+    assert first[1, 0:4].max() < first[1, 4:8].min()
+    assert [int(r.committed.sum()) for r in trace] == [2] * 8  # one position a row a step, both rows busy throughout
+
+
 def test_blocks_skip_fully_fixed_blocks_and_need_enough_steps():
     template = [3, 3, 3, 3, None, None, None, None]
     trace = Trace()
