@@ -16,7 +16,7 @@ import streamlit as st
 
 from apps.code.cli import DEMO
 from apps.code.grammars import GRAMMARS
-from apps.code.infill import DEFAULT_MODEL, FILL, ContextTruncatedWarning, infill, resolve_model
+from apps.code.infill import DEFAULT_BLOCK_LENGTH, DEFAULT_MODEL, FILL, ContextTruncatedWarning, infill, resolve_model
 from dashboards.code_view import (
     AUTO,
     COMMITTED,
@@ -85,6 +85,10 @@ def form() -> dict | None:
                 "Hole lengths to try, in tokens", LENGTHS, key="lengths", help="none chosen: the model's own (8 to 64)"
             )
             steps = st.number_input("Steps (0: one per hole slot + 8)", min_value=0, value=0, key="steps")
+            block = st.number_input(
+                "Block length (0: the whole hole at once)", min_value=0, value=DEFAULT_BLOCK_LENGTH, key="block",
+                help="fill the hole left to right in blocks of this many slots",
+            )  # fmt: skip
             temperature = st.number_input(
                 "Temperature (0: greedy)", min_value=0.0, value=0.5, step=0.1, key="temperature"
             )
@@ -97,7 +101,7 @@ def form() -> dict | None:
     return {
         "code": code, "upload": upload, "first": int(first), "last": int(last), "language": language,
         "model": model.strip(), "sampler": sampler, "num": int(num), "lengths": lengths, "steps": int(steps),
-        "temperature": float(temperature), "syntax": syntax, "seed": int(seed),
+        "block": int(block), "temperature": float(temperature), "syntax": syntax, "seed": int(seed),
     }  # fmt: skip
 
 
@@ -119,7 +123,7 @@ def generate(inputs: dict) -> dict:
             candidates = infill(
                 hole.prefix, hole.suffix, language, model=loaded, num=inputs["num"], steps=inputs["steps"] or None,
                 sampler=inputs["sampler"], syntax_remask=inputs["syntax"], lengths=inputs["lengths"] or None,
-                temperature=inputs["temperature"], seed=inputs["seed"], device=device, trace=trace,
+                block_length=inputs["block"], temperature=inputs["temperature"], seed=inputs["seed"], device=device, trace=trace,
             )  # fmt: skip
     finally:
         bar.empty()

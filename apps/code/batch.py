@@ -23,15 +23,17 @@ from torch import Tensor
 from apps.code.fim import fit_context
 from apps.code.grammars import GRAMMARS, find_errors, get_grammar
 from apps.code.infill import (
+    DEFAULT_BLOCK_LENGTH,
     SPARE_STEPS,
     HoleCanvas,
     hole_canvas,
     hole_lengths,
     hole_remasker,
+    hole_strategy,
     ranked_candidates,
     trained_slots,
 )
-from shared_dlm import Canvas, Loaded, SamplerConfig, generate, make_strategy
+from shared_dlm import Canvas, Loaded, SamplerConfig, generate
 
 
 class RequestError(ValueError):
@@ -88,13 +90,21 @@ def guess_language(prefix: str, suffix: str) -> str:
 class BatchInfiller:
     """Fills the holes of many ``FillRequest``s with one loaded code model (see the module docstring)."""
 
-    def __init__(self, loaded: Loaded, *, sampler: str = "confidence", syntax_remask: bool = True):
+    def __init__(
+        self,
+        loaded: Loaded,
+        *,
+        sampler: str = "confidence",
+        syntax_remask: bool = True,
+        block_length: int | None = DEFAULT_BLOCK_LENGTH,
+    ):
         tokenizer = loaded.tokenizer
         if tokenizer is None or getattr(tokenizer, "eoi_token_id", None) is None:
             raise ValueError(f"the model at {loaded.path} has no code tokenizer with <eoi> beside it")
         self.loaded, self.tokenizer, self.model = loaded, tokenizer, loaded.model
         self.spec = loaded.model.spec
         self.sampler, self.syntax_remask = sampler, syntax_remask
+        self.strategy = hole_strategy(sampler, block_length)  # an unknown sampler fails here, before serving
         self.most_slots = trained_slots(loaded.path, self.spec.max_len)
         self.device = next(loaded.model.parameters()).device
 
@@ -150,7 +160,7 @@ class BatchInfiller:
         canvas = self._stack(plans)
         remasker = _RowsRemasker([(p.rows, p.made.canvas.shape[1], self._remasker(p)) for p in plans])
         config = SamplerConfig(
-            steps=max(p.steps for p in plans), strategy=make_strategy(self.sampler), temperature=temperatures.pop()
+            steps=max(p.steps for p in plans), strategy=self.strategy, temperature=temperatures.pop()
         )
         generator = torch.Generator(device=self.device).manual_seed(plans[0].request.seed)
         out = generate(self.model, canvas, config, remasker=remasker if self.syntax_remask else None, generator=generator)

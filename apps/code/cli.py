@@ -31,6 +31,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _natural(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or a positive integer, got {text}")
+    return value
+
+
 def _fraction(text: str) -> float:
     value = float(text)
     if not 0.0 < value < 1.0:
@@ -96,6 +103,7 @@ def _sampling(args: argparse.Namespace) -> dict:
         "steps": args.steps,
         "sampler": args.sampler,
         "syntax_remask": args.syntax_remask,
+        "block_length": args.block_length,
         "temperature": args.temperature,
         "seed": args.seed,
         "device": args.device,
@@ -117,7 +125,12 @@ def run_server(args: argparse.Namespace) -> int:
     if args.max_wait_ms < 0:
         raise ValueError(f"--max-wait-ms must be >= 0, got {args.max_wait_ms}")
     name = args.model or DEFAULT_MODEL
-    infiller = BatchInfiller(resolve_model(name, args.device), sampler=args.sampler, syntax_remask=args.syntax_remask)
+    infiller = BatchInfiller(
+        resolve_model(name, args.device),
+        sampler=args.sampler,
+        syntax_remask=args.syntax_remask,
+        block_length=args.block_length,
+    )
     config = ServeConfig(
         model_name=name, max_batch_rows=args.max_batch_rows, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue,
         truncate=args.truncate,
@@ -183,6 +196,17 @@ def dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_block_length(parser: argparse.ArgumentParser) -> None:
+    from apps.code.infill import DEFAULT_BLOCK_LENGTH
+
+    parser.add_argument(
+        "--block-length",
+        type=_natural,
+        default=DEFAULT_BLOCK_LENGTH,
+        help=f"fill the hole left to right in blocks of this many slots; 0: all at once (default {DEFAULT_BLOCK_LENGTH})",
+    )
+
+
 def _add_sampling(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", default=None, help="model folder (written by `dlm-code train`) or name (default: the shipped model)"
@@ -192,6 +216,7 @@ def _add_sampling(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sampler", default="confidence", help=f"one of {', '.join(sorted(STRATEGIES))} (default confidence)"
     )
+    _add_block_length(parser)
     parser.add_argument("--temperature", type=float, default=0.5, help="0 is greedy (default 0.5)")
     parser.add_argument(
         "--no-syntax-remask",
@@ -282,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--model", default=None, help="model folder or registered name (default: the shipped code-default)")
     server.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     server.add_argument("--sampler", default="confidence", help="sampling strategy name")
+    _add_block_length(server)
     server.add_argument("--no-syntax-remask", dest="syntax_remask", action="store_false", help="turn off tree-sitter remasking")
     server.add_argument("--max-batch-rows", type=_positive, default=64, help="canvas rows denoised together at most")
     server.add_argument("--max-wait-ms", type=float, default=10.0, help="how long a batch waits for more requests")

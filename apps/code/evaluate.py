@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from apps.code.grammars import parses
-from apps.code.infill import DEFAULT_MODEL, infill, resolve_model
+from apps.code.infill import DEFAULT_BLOCK_LENGTH, DEFAULT_MODEL, infill, resolve_model
 from apps.code.sandbox import pass_at_1
 from apps.code.tasks import InfillTask, infill_tasks
 from shared_dlm import Loaded
@@ -83,6 +83,7 @@ def evaluate_humaneval(
     steps: int | None = None,
     sampler: str = "confidence",
     syntax_remask: bool = True,
+    block_length: int | None = DEFAULT_BLOCK_LENGTH,
     temperature: float = 0.5,
     seed: int = 0,
     device: str = "cpu",
@@ -114,6 +115,7 @@ def evaluate_humaneval(
             steps=steps,
             sampler=sampler,
             syntax_remask=syntax_remask,
+            block_length=block_length,
             temperature=temperature,
             seed=seed,
             device=device,

@@ -8,6 +8,11 @@ fixed to ``<eoi>``, a state the model met in training (a hole whose tail is alre
 Hole slots may hold any ordinary token or ``<eoi>``, never another special token. The sampler fills the
 slots; with ``syntax_remask`` the tree-sitter ``SyntaxRemasker`` sends the hole tokens it blames for a
 syntax error back to the mask while steps remain (steps default to the most slots plus ``SPARE_STEPS``).
+By default the slots are filled left to right in semi-autoregressive blocks of ``DEFAULT_BLOCK_LENGTH`` positions
+(as LLaDA does, for the same reason): committing the most confident slots anywhere in the hole first fills
+its tail with ``<eoi>`` (unused slots are the surest prediction), and the sweep of ``<eoi>`` then runs to the
+hole's start, leaving blank middles. The first slot never holds ``<eoi>`` (``min_tokens``): no training
+middle is empty.
 
 A row's candidate is its hole read up to the first ``<eoi>`` (what follows an ``<eoi>`` is discarded, and
 the remasker is shown the row that way too). Candidates are ranked by ``apps.code.syntax.rank_key``: blank
@@ -31,12 +36,22 @@ from torch import Tensor
 from apps.code.fim import fit_context
 from apps.code.grammars import get_grammar, parses
 from apps.code.syntax import SyntaxRemasker, rank_key
-from shared_dlm import Canvas, Loaded, SamplerConfig, StepRecord, generate, load, make_strategy, registered_names
+from shared_dlm import (
+    Canvas,
+    Loaded,
+    SamplerConfig,
+    StepRecord,
+    generate,
+    load,
+    make_strategy,
+    registered_names,
+)
 
 FILL = "<FILL>"  # where the hole is in a file given to `dlm-code infill`
 DEFAULT_MODEL = "code-default"
 DEFAULT_LENGTHS = (8, 16, 32, 64)
 SPARE_STEPS = 8  # steps beyond one a slot, so that remasked tokens can be generated again
+DEFAULT_BLOCK_LENGTH = 4  # semi-autoregressive blocks over the hole (None or 0: the whole hole at once)
 INFILL_RECORD = "infill.json"  # apps.code.train writes it beside each model
 
 
@@ -155,9 +170,19 @@ class HoleCanvas:
 
 
 def hole_canvas(
-    tokenizer, spec, prefix: str, suffix: str, lengths: list[int], num: int, device: torch.device | str = "cpu"
+    tokenizer,
+    spec,
+    prefix: str,
+    suffix: str,
+    lengths: list[int],
+    num: int,
+    device: torch.device | str = "cpu",
+    min_tokens: int = 1,
 ) -> HoleCanvas:
-    """The canvas that tries every length of ``lengths`` (each fitting the window) ``num`` times."""
+    """The canvas that tries every length of ``lengths`` (each fitting the window) ``num`` times. The first
+    ``min_tokens`` slots may not hold ``<eoi>``: a middle has at least one token, as in every training example."""
+    if not 0 <= min_tokens <= min(lengths):
+        raise ValueError(f"min_tokens must lie between 0 and the fewest slots tried ({min(lengths)}), got {min_tokens}")
     slots = max(lengths)
     context = fit_context(tokenizer, prefix, suffix, spec.max_len - slots)
     start = len(context.prefix)
@@ -170,7 +195,8 @@ def hole_canvas(
     hole = slice(start, start + slots)
     fixed = torch.ones_like(ids, dtype=torch.bool)
     fixed[:, hole] = ~free
-    allowed = hole_vocabulary(tokenizer, spec.vocab_size).expand(ids.shape[1], -1)  # (L, V)
+    allowed = hole_vocabulary(tokenizer, spec.vocab_size).repeat(ids.shape[1], 1)  # (L, V)
+    allowed[start : start + min_tokens, tokenizer.eoi_token_id] = False
     canvas = Canvas(ids.to(device), fixed.to(device), allowed.to(device))
     return HoleCanvas(canvas, hole, rows, context.truncated)
 
@@ -186,6 +212,7 @@ def infill(
     sampler: str = "confidence",
     syntax_remask: bool = True,
     lengths: list[int] | tuple[int, ...] | None = None,
+    block_length: int | None = DEFAULT_BLOCK_LENGTH,
     temperature: float = 0.5,
     seed: int = 0,
     device: torch.device | str = "cpu",
@@ -217,13 +244,27 @@ def infill(
         )
     remasker = hole_remasker(prefix, suffix, language, tokenizer, hole) if syntax_remask else None
     steps = max(lengths) + SPARE_STEPS if steps is None else steps
-    config = SamplerConfig(steps=steps, strategy=make_strategy(sampler), temperature=temperature)
+    strategy = hole_strategy(sampler, block_length, max(lengths), steps)
+    config = SamplerConfig(steps=steps, strategy=strategy, temperature=temperature)
     generator = torch.Generator(device=device).manual_seed(seed)
     out = generate(net, made.canvas, config, remasker=remasker, trace=trace, generator=generator)
     best: dict[str, Candidate] = {}
     for candidate in ranked_candidates(made, out, tokenizer, prefix, suffix, language):
         best.setdefault(candidate.text, candidate)
     return list(best.values())[:num]
+
+
+def hole_strategy(
+    sampler: str, block_length: int | None = DEFAULT_BLOCK_LENGTH, slots: int | None = None, steps: int | None = None
+):
+    """The core strategy ``sampler`` in semi-autoregressive blocks of ``block_length`` (None or 0: none), over
+    each row's hole. Given the hole's ``slots`` and the ``steps``, a block too short for the steps to cover
+    every block is widened to ``ceil(slots / steps)``."""
+    if block_length is not None and block_length < 0:
+        raise ValueError(f"block_length must be positive (or 0 for none), got {block_length}")
+    if block_length and slots and steps:
+        block_length = max(block_length, math.ceil(slots / steps))
+    return make_strategy(sampler, block_length or None)
 
 
 def ranked_candidates(

@@ -93,6 +93,34 @@ def test_the_canvas_keeps_the_context_and_tries_each_length(loaded, tokenizer):
     specials = [tokenizer.mask_token_id, tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id,
                 tokenizer.unk_token_id, tokenizer.expand_token_id]  # fmt: skip
     assert not allowed[specials].any()
+    first = made.hole.start  # no training middle is empty: the first slot never holds <eoi>
+    assert not canvas.allowed[first, tokenizer.eoi_token_id] and canvas.allowed[first + 1, tokenizer.eoi_token_id]
+    assert (out.ids[:, first] != tokenizer.eoi_token_id).all()
+    loose = hole_canvas(tokenizer, spec, PREFIX, SUFFIX, [4, 8], 1, min_tokens=0).canvas
+    assert loose.allowed[first, tokenizer.eoi_token_id]
+    with pytest.raises(ValueError, match="min_tokens must lie between 0 and the fewest slots tried \\(4\\)"):
+        hole_canvas(tokenizer, spec, PREFIX, SUFFIX, [4, 8], 1, min_tokens=5)
+
+
+def test_blocks_fill_the_hole_left_to_right(loaded):
+    records = []
+    candidates = infill(
+        PREFIX, SUFFIX, model=loaded, num=1, lengths=(8,), steps=8, block_length=4, syntax_remask=False,
+        trace=records.append,
+    )  # fmt: skip
+    assert candidates
+    committed = torch.stack([r.committed[0] for r in records])  # (steps, L)
+    positions = committed.any(0).nonzero()[:, 0]
+    first_step = committed.float().argmax(0)[positions]
+    blocks = {}
+    for position, step in zip(positions.tolist(), first_step.tolist()):
+        blocks.setdefault((position - int(positions[0])) // 4, []).append(step)  # blocks start at the hole
+    spans = [blocks[k] for k in sorted(blocks)]
+    assert len(spans) >= 2 and all(max(a) < min(b) for a, b in zip(spans, spans[1:]))
+    assert infill(PREFIX, SUFFIX, model=loaded, num=1, lengths=(8,), steps=8, block_length=0)
+    assert infill(PREFIX, SUFFIX, model=loaded, num=1, lengths=(8,), steps=1)  # one block of 8: widened to fit
+    with pytest.raises(ValueError, match="block_length must be positive"):
+        infill(PREFIX, SUFFIX, model=loaded, block_length=-1)
 
 
 def test_long_context_is_cut_with_a_warning_and_big_holes_are_refused(tmp_path, tokenizer):

@@ -41,6 +41,10 @@ def test_infill_prints_the_file_with_the_best_candidate(folder, source, capsys):
     printed = capsys.readouterr().out
     assert printed.startswith("def mean(values):\n    return ") and printed.endswith("\n\n\nprint(mean([1, 2]))\n")
     assert "<FILL>" not in printed
+    assert main(["infill", str(source), "--model", str(folder), "--block-length", "0", *FAST]) == 0
+    with pytest.raises(SystemExit):
+        main(["infill", str(source), "--model", str(folder), "--block-length", "-2"])
+    assert "expected 0 or a positive integer, got -2" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
