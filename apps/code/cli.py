@@ -170,9 +170,10 @@ def evaluate(args: argparse.Namespace) -> int:
         f"HumanEval {report['mode']} infilling, {report['selection']} tasks, {report['model']} ({report['seconds']} s)"
     )
     rows = [("model", report), *report["baselines"].items()]
-    print(f"{'':20}{'pass@1':>8}{'exact':>8}{'parses':>8}")
+    print(f"{'':20}{'pass@1':>8}{'exact':>8}{'parses':>8}{'blank':>8}")
     for name, scores in rows:
-        print(f"{name:20}{scores['pass@1']:8.3f}{scores['exact_match']:8.3f}{scores['parse_rate']:8.3f}")
+        figures = (scores[key] for key in ("pass@1", "exact_match", "parse_rate", "blank_rate"))
+        print(f"{name:20}" + "".join(f"{value:8.3f}" for value in figures))
     return 0
 
 

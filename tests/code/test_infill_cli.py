@@ -99,6 +99,15 @@ def test_eval_humaneval_end_to_end(folder, capsys):
     assert report["baselines"]["pass"]["pass@1"] == 0.0
 
 
+def test_eval_humaneval_prints_a_table(folder, capsys):
+    args = ["eval", "humaneval", "--mode", "single-line", "--limit", "1", "--model", str(folder), "--num", "1"]
+    assert main([*args, "--steps", "4"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["pass@1", "exact", "parses", "blank"]
+    assert [line.split()[0] for line in lines[2:]] == ["model", "pass", "copy_previous_line"]
+    assert all(len(line.split()) == 5 for line in lines[2:])
+
+
 def test_scores_count_blank_middles():
     tasks = infill_tasks("single-line")[:2]
     scores = score_middles(tasks, [tasks[0].middle, "  \n"], workers=1)
