@@ -123,7 +123,8 @@ def generate(inputs: dict) -> dict:
             candidates = infill(
                 hole.prefix, hole.suffix, language, model=loaded, num=inputs["num"], steps=inputs["steps"] or None,
                 sampler=inputs["sampler"], syntax_remask=inputs["syntax"], lengths=inputs["lengths"] or None,
-                block_length=inputs["block"], temperature=inputs["temperature"], seed=inputs["seed"], device=device, trace=trace,
+                block_length=inputs["block"], temperature=inputs["temperature"], seed=inputs["seed"], device=device,
+                trace=trace,
             )  # fmt: skip
     finally:
         bar.empty()

@@ -103,7 +103,7 @@ class BatchInfiller:
             raise ValueError(f"the model at {loaded.path} has no code tokenizer with <eoi> beside it")
         self.loaded, self.tokenizer, self.model = loaded, tokenizer, loaded.model
         self.spec = loaded.model.spec
-        self.sampler, self.syntax_remask = sampler, syntax_remask
+        self.syntax_remask = syntax_remask
         self.strategy = hole_strategy(sampler, block_length)  # an unknown sampler fails here, before serving
         self.most_slots = trained_slots(loaded.path, self.spec.max_len)
         self.device = next(loaded.model.parameters()).device

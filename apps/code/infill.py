@@ -16,9 +16,9 @@ middle is empty.
 
 A row's candidate is its hole read up to the first ``<eoi>`` (what follows an ``<eoi>`` is discarded, and
 the remasker is shown the row that way too). Candidates are ranked by ``apps.code.syntax.rank_key``: blank
-ones (empty or whitespace only) last, those whose spliced file parses first, then by score, the mean log-probability of the candidate's tokens when
-they were committed (``Canvas.logp``; an empty candidate scores NaN and ranks last). Equal texts are kept
-once, and the best ``num`` of all rows are returned.
+ones (empty or whitespace only) last, those whose spliced file parses first, then by score, the mean
+log-probability of the candidate's tokens when they were committed (``Canvas.logp``; an empty candidate
+scores NaN). Equal texts are kept once, and the best ``num`` of all rows are returned.
 """
 
 from __future__ import annotations
