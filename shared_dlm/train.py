@@ -72,6 +72,10 @@ class TrainConfig:
     log_every: int = 10
     max_minutes: float | None = None  # stop with a checkpoint after this long (chained runs)
     save_dtype: str = "float32"  # of the final model folder ("bfloat16" halves it); checkpoints stay float32
+    # a finished model folder (one `save_model` wrote, e.g. a shipped model) whose weights start this run when
+    # output_dir has no checkpoint yet: training goes on from its recorded step with a new optimizer (its
+    # moments were not kept), so the learning-rate schedule and the data order continue where it stopped
+    init_from: str | None = None
 
     def validate(self) -> None:
         unknown = set(self.model) - MODEL_FIELDS
@@ -322,9 +326,11 @@ class Trainer:
         return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step-") and "." not in p.name)
 
     def resume(self) -> None:
-        """Load the latest whole checkpoint of output_dir, if any."""
+        """Load the latest whole checkpoint of output_dir, if any; else the weights of ``init_from``, if set."""
         found = self.checkpoints()
         if not found:
+            if self.config.init_from:
+                self.start_from(Path(self.config.init_from))
             return
         folder = found[-1]
         self.load_weights(folder / "model")
@@ -336,6 +342,21 @@ class Trainer:
         self.step = json.loads((folder / "state.json").read_text())["step"]
         if self.accelerator.is_main_process:
             print(f"resumed from {folder} at step {self.step}")
+
+
+    def start_from(self, folder: Path) -> None:
+        """Weights of a finished model folder, and its step from the training.json beside them (0 if none)."""
+        if not folder.is_dir():
+            raise FileNotFoundError(f"init_from: no model folder at {folder}")
+        self.load_weights(folder)
+        record = folder / "training.json"
+        self.step = int(json.loads(record.read_text()).get("step", 0)) if record.is_file() else 0
+        if self.step >= self.config.max_steps:
+            raise ValueError(
+                f"init_from {folder} is at step {self.step}, not before max_steps {self.config.max_steps}: raise max_steps"
+            )
+        if self.accelerator.is_main_process:
+            print(f"started from the weights of {folder} at step {self.step} (new optimizer)")
 
 
 def _replace_dir(src: Path, dst: Path) -> None:

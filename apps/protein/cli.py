@@ -88,6 +88,13 @@ def add_train_scorer(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--data", type=Path, required=True, help="a corpus folder written by `dlm-protein corpus`")
     parser.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, and model/ at the end")
     parser.add_argument("--config", type=Path, default=None, help="recipe YAML (default: apps/protein/scorer_recipe.yaml)")
+    parser.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        help="a scorer folder (e.g. apps/protein/models/scorer) whose weights and step start a new run; "
+        "a run folder with checkpoints resumes instead",
+    )
     parser.add_argument("--max-steps", type=int, default=None, help="override the recipe's max_steps")
     parser.add_argument("--max-minutes", type=float, default=None, help="stop with a checkpoint after this long")
     parser.set_defaults(run=run_train_scorer)
@@ -110,7 +117,10 @@ def run_train_scorer(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from apps.protein.scorer_train import RECIPE, build_trainer
 
     _check_corpus(args.data)
-    return _train(build_trainer(args.data, args.out, args.config or RECIPE, args.max_steps, args.max_minutes), args.out)
+    if args.init_from is not None and not (args.init_from / "config.json").is_file():
+        raise DesignError(f"--init-from {args.init_from}: not a scorer folder (no config.json)")
+    trainer = build_trainer(args.data, args.out, args.config or RECIPE, args.max_steps, args.max_minutes, args.init_from)
+    return _train(trainer, args.out)
 
 
 def add_train_go(subparsers: argparse._SubParsersAction) -> None:

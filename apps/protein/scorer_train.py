@@ -110,11 +110,22 @@ def read_recipe(path: Path = RECIPE, **overrides) -> tuple[TrainConfig, dict[str
 
 
 def build_trainer(
-    data: Path, out: Path, recipe: Path = RECIPE, max_steps: int | None = None, max_minutes: float | None = None
+    data: Path,
+    out: Path,
+    recipe: Path = RECIPE,
+    max_steps: int | None = None,
+    max_minutes: float | None = None,
+    init_from: Path | None = None,
 ) -> ScorerTrainer:
-    """The scorer's Trainer on the ``train`` and ``validation`` splits of a corpus from ``dlm-protein corpus``."""
+    """The scorer's Trainer on the ``train`` and ``validation`` splits of a corpus from ``dlm-protein corpus``;
+    ``init_from`` (a scorer folder, e.g. the shipped one) starts a new run from its weights and step."""
     config, shape = read_recipe(
-        recipe, output_dir=str(out), dataset=str(data), max_steps=max_steps, max_minutes=max_minutes
+        recipe,
+        output_dir=str(out),
+        dataset=str(data),
+        max_steps=max_steps,
+        max_minutes=max_minutes,
+        init_from=None if init_from is None else str(init_from),
     )
     tokenizer = build_tokenizer()
     train = tokenize(load_split(config.dataset, config.train_split), tokenizer, config.text_field, config.seq_len)

@@ -76,6 +76,15 @@ def test_train_scorer_resumes_exactly_and_writes_an_esm_folder(corpus, tmp_path,
     evals = [json.loads(line) for line in (whole / "metrics.jsonl").read_text().splitlines() if "eval_bits_per_token" in line]
     assert evals and all(0 < e["eval_bits_per_token"] < 20 for e in evals)  # finite; untrained logits are wide
 
+    # a finished scorer (as shipped: no checkpoints, no optimizer) trains on from its step in a new run folder
+    more = tmp_path / "more"
+    args = ["train-scorer", "--data", str(corpus), "--out", str(more), "--config", str(recipe), "--init-from", str(whole / "model")]
+    assert main([*args, "--max-steps", "6"]) == 0
+    assert json.loads((more / "model" / "training.json").read_text())["step"] == 6
+    assert sorted(p.name for p in (more / "checkpoints").iterdir()) == ["step-00000006"]  # steps 5 and 6 only
+    assert main(["train-scorer", "--data", str(corpus), "--out", str(tmp_path / "x"), "--init-from", str(tmp_path)]) == 1
+    assert "not a scorer folder" in capsys.readouterr().err
+
 
 def test_train_scorer_says_when_the_corpus_is_missing(tmp_path, capsys):
     assert main(["train-scorer", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run")]) == 1

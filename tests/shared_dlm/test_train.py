@@ -209,3 +209,38 @@ def test_build_from_config_explains_a_missing_tokenizer_and_bad_model_settings(t
                  model={"hidden_size": 30, "num_attention_heads": 4})
     with pytest.raises(ValueError, match="(?s)invalid model settings.*not divisible"):
         build_from_config(bad)
+
+
+def test_init_from_starts_a_new_run_from_a_finished_model_and_its_step(tmp_path):
+    data = bracket_dataset(100, TOKENIZER)
+    first = Trainer(config(tmp_path / "a", max_steps=6), bracket_model(hidden=32, layers=1), data, tokenizer=TOKENIZER)
+    first.train()
+    finished = tmp_path / "a" / "run" / "model"
+    cfg = config(tmp_path / "b", max_steps=9, init_from=str(finished))
+    second = Trainer(cfg, bracket_model(seed=123, hidden=32, layers=1), data, tokenizer=TOKENIZER)
+    second.resume()
+    assert second.step == 6  # the schedule and the data order go on where the finished run stopped
+    for (name, a), b in zip(first.model.state_dict().items(), second.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert not second.optimizer.state  # its moments were not saved with the model: a new optimizer
+    second.train()
+    assert second.step == 9
+    assert json.loads((tmp_path / "b" / "run" / "model" / "training.json").read_text())["step"] == 9
+    assert not torch.equal(next(iter(first.model.parameters())), next(iter(second.model.parameters())))
+
+    # once the new run has a checkpoint, it resumes from that, not from init_from
+    again = Trainer(config(tmp_path / "b", max_steps=12, init_from=str(finished)), bracket_model(hidden=32, layers=1), data)
+    again.resume()
+    assert again.step == 9
+
+
+def test_init_from_refuses_a_missing_folder_and_a_finished_schedule(tmp_path):
+    data = bracket_dataset(100, TOKENIZER)
+    missing = Trainer(config(tmp_path / "m", init_from=str(tmp_path / "nowhere")), bracket_model(hidden=32, layers=1), data)
+    with pytest.raises(FileNotFoundError, match="no model folder"):
+        missing.resume()
+    Trainer(config(tmp_path / "a", max_steps=3), bracket_model(hidden=32, layers=1), data).train()
+    done = Trainer(config(tmp_path / "b", max_steps=3, init_from=str(tmp_path / "a" / "run" / "model")),
+                   bracket_model(hidden=32, layers=1), data)
+    with pytest.raises(ValueError, match="raise max_steps"):
+        done.resume()
