@@ -85,8 +85,11 @@ def tokenizer(args: argparse.Namespace) -> int:
 def train_model(args: argparse.Namespace) -> int:
     from apps.code.train import RECIPE, build_trainer
 
+    if args.init_from is not None and not (args.init_from / "config.json").is_file():
+        raise ValueError(f"--init-from {args.init_from} is not a model folder (no config.json)")
     trainer = build_trainer(
-        args.corpus, args.tokenizer, args.out, args.config or RECIPE, args.max_steps, args.max_minutes, args.jobs
+        args.corpus, args.tokenizer, args.out, args.config or RECIPE, args.max_steps, args.max_minutes, args.jobs,
+        args.init_from,
     )
     metrics = trainer.train()
     model = args.out / "model"  # written when the run reaches max_steps
@@ -271,6 +274,13 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--tokenizer", type=Path, required=True, help="a folder written by `dlm-code tokenizer`")
     fit.add_argument("--out", type=Path, required=True, help="run folder: data, checkpoints, and model/ at the end")
     fit.add_argument("--config", type=Path, default=None, help="recipe YAML (default: apps/code/recipe.yaml)")
+    fit.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        help="a model folder (e.g. apps/code/models/infill) whose weights and step start a new run; "
+        "a run folder with checkpoints resumes instead",
+    )
     fit.add_argument("--max-steps", type=_positive, default=None, help="override the recipe's max_steps")
     fit.add_argument("--max-minutes", type=float, default=None, help="stop with a checkpoint after this long")
     fit.add_argument("--jobs", type=_positive, default=os.cpu_count() or 1, help="processes cutting the datasets")

@@ -101,10 +101,17 @@ def build_trainer(
     max_steps: int | None = None,
     max_minutes: float | None = None,
     num_proc: int | None = None,
+    init_from: Path | None = None,
 ) -> Trainer:
-    """The core Trainer for a recipe, with the infilling datasets and a fresh model (a checkpoint replaces it)."""
+    """The core Trainer for a recipe, with the infilling datasets and a fresh model (a checkpoint replaces it;
+    so does ``init_from``, a finished model folder such as the shipped one, with its step)."""
     config, data_config = read_recipe(
-        recipe, output_dir=str(out), tokenizer=str(tokenizer_dir), max_steps=max_steps, max_minutes=max_minutes
+        recipe,
+        output_dir=str(out),
+        tokenizer=str(tokenizer_dir),
+        max_steps=max_steps,
+        max_minutes=max_minutes,
+        init_from=None if init_from is None else str(init_from),
     )
     data, tokenizer = infill_datasets(corpus, tokenizer_dir, out, data_config, num_proc)
     if not isinstance(data, DatasetDict) or "train" not in data:

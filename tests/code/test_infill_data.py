@@ -163,6 +163,14 @@ def test_train_command_trains_resumes_and_saves_a_loadable_model(run, capsys):
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert any("eval_bits_per_token" in m for m in metrics)
 
+    # the finished model (as shipped: no run folder) trains on from its step in a new run folder
+    more = [*args[:-1], str(run / "more"), "--config", str(run / "recipe.yaml"), "--jobs", "1"]
+    assert main([*more, "--init-from", str(out / "model"), "--max-steps", "4"]) == 0
+    captured = capsys.readouterr()
+    assert "started from the weights" in captured.out and last_json(captured.out)["step"] == 4
+    assert main([*more, "--init-from", str(run)]) == 2
+    assert "not a model folder" in capsys.readouterr().err
+
 
 def last_json(printed: str) -> dict:
     """The JSON object the command prints last (the trainer's progress lines come before it)."""
