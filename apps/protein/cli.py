@@ -473,6 +473,10 @@ def add_eval(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--steps", type=int, help="denoising steps (None: one per generated residue)")
     parser.add_argument("--sampler", default=defaults.sampler, help=f"sampling strategy: {', '.join(sorted(STRATEGIES))}")
     parser.add_argument("--temperature", type=float, default=defaults.temperature, help="sampling temperature, 0 is greedy")
+    parser.add_argument(
+        "--compare-temperature", type=float, action="append", default=[], metavar="T",
+        help="also make and measure a design set at this temperature (repeatable): rows designs_tT",
+    )  # fmt: skip
     parser.add_argument("--threads", type=int, default=defaults.threads, help="mmseqs threads")
     parser.add_argument("--external", type=Path, default=EXTERNAL_TEST_FASTA, help="external test FASTA (.gz)")
     parser.add_argument(
@@ -515,6 +519,7 @@ def run_eval(args: argparse.Namespace, argv: Sequence[str]) -> int:
             steps=args.steps,
             sampler=args.sampler,
             temperature=args.temperature,
+            compare_temperatures=tuple(args.compare_temperature),
             threads=args.threads,
         )
     except ValueError as error:

@@ -11,7 +11,8 @@ are the generator's designs? Every quality figure stands beside trivial baseline
   residue trigram model, the natural sequences and their shuffles. Per set: PPPL, the KL divergence of the
   set's residue composition from the test split's, diversity (mean pairwise identity within the set) and
   novelty (highest identity to a training sequence). Identity is ``properties.identity``'s: identical
-  aligned residues over the shorter sequence's length.
+  aligned residues over the shorter sequence's length. ``compare_temperatures`` adds design sets sampled
+  at other temperatures, made and measured alike, so a sampling setting is judged beside the same baselines.
 
 The training set is searched with MMseqs2 (Steinegger and Söding 2017) through a database built once in
 a work folder (``TrainingSearch``), which caches it across runs when the folder is kept.
@@ -28,7 +29,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,8 @@ class EvalConfig:
     steps: int | None = None
     sampler: str = DEFAULT_SAMPLER
     temperature: float = 1.0
+    # further design sets, one a temperature, made and measured exactly as ``designs`` (``designs_t0.8``...)
+    compare_temperatures: tuple[float, ...] = ()
     threads: int = 2  # mmseqs
 
     def __post_init__(self) -> None:
@@ -77,7 +80,17 @@ class EvalConfig:
         if self.threads < 1:
             raise ValueError(f"threads must be at least 1, got {self.threads}")
         steps = 1 if self.steps is None else self.steps  # None: one a residue, always valid
-        SamplerConfig(steps=steps, strategy=make_strategy(self.sampler), temperature=self.temperature).validate()
+        for temperature in (self.temperature, *self.compare_temperatures):
+            SamplerConfig(steps=steps, strategy=make_strategy(self.sampler), temperature=temperature).validate()
+        if len(set(self.compare_temperatures) | {self.temperature}) != len(self.compare_temperatures) + 1:
+            raise ValueError(
+                f"compare_temperatures {list(self.compare_temperatures)} repeats a temperature "
+                f"(the main designs use {self.temperature})"
+            )
+
+    def design_sets(self) -> dict[str, float]:
+        """The name of each design set and its sampling temperature, the main set first."""
+        return {"designs": self.temperature, **{f"designs_t{t:g}": t for t in self.compare_temperatures}}
 
 
 def shuffled(sequence: str, seed: int) -> str:
@@ -363,7 +376,10 @@ def evaluate(
         rng = np.random.default_rng(config.seed)
         fit_on = [training[i] for i in rng.choice(len(training), min(NGRAM_FIT_SEQUENCES, len(training)), replace=False)]
         with _timed(seconds, "designs"):
-            sets = {"designs": make_designs(generator, lengths, config, device)}
+            sets = {
+                name: make_designs(generator, lengths, replace(config, temperature=temperature, compare_temperatures=()), device)
+                for name, temperature in config.design_sets().items()
+            }
         with _timed(seconds, "baselines"):
             sets["unigram"] = NGramModel.fit(fit_on, order=1).sample(lengths, rng)
             sets["ngram"] = NGramModel.fit(fit_on, order=NGRAM_ORDER).sample(lengths, rng)
@@ -372,10 +388,10 @@ def evaluate(
         with _timed(seconds, "generation_pppl"):
             perplexities = {name: pppl(sequences) for name, sequences in sets.items()}
         with _timed(seconds, "novelty"):
-            pooled = search.novelty([s for name in SETS for s in sets[name]])
+            pooled = search.novelty([s for name in sets for s in sets[name]])
         with _timed(seconds, "summaries"):
             generation, at = {}, 0
-            for name in SETS:
+            for name in sets:
                 novelty, at = pooled[at : at + len(sets[name])], at + len(sets[name])
                 generation[name] = set_summary(sets[name], perplexities[name], novelty, test)
     seconds["total"] = round(time.monotonic() - started, 1)
@@ -435,9 +451,9 @@ def format_report(report: Mapping) -> str:
         ("mean_pairwise_identity", "pair id", ".3f"), ("mean_max_train_identity", "train id", ".3f"),
         ("no_hit_fraction", "no hit", ".3f"),
     ]  # fmt: skip
-    lines.append(f"{'set':<10}" + "".join(f"{title:>11}" for _, title, _ in columns))
+    lines.append(f"{'set':<14}" + "".join(f"{title:>11}" for _, title, _ in columns))
     for name, row in report["generation"].items():
-        lines.append(f"{name:<10}" + "".join(f"{row[key]:>11{fmt}}" for key, _, fmt in columns))
+        lines.append(f"{name:<14}" + "".join(f"{row[key]:>11{fmt}}" for key, _, fmt in columns))
     settings = report["settings"]
     lines += [
         "",

@@ -112,6 +112,8 @@ def test_sample_sequences_caps_lengths_and_is_seeded():
     ({"sampler": "nope"}, "unknown sampler 'nope'"),
     ({"temperature": -1.0}, "temperature must be >= 0"),
     ({"steps": 0}, "steps must be at least 1"),
+    ({"compare_temperatures": (-0.5,)}, "temperature must be >= 0"),
+    ({"compare_temperatures": (0.8, 1.0)}, "repeats a temperature"),
 ])  # fmt: skip
 def test_eval_config_names_the_bad_value(changes, message):
     with pytest.raises(ValueError, match=message):
@@ -205,6 +207,15 @@ def test_eval_cli_prints_one_json_object(capsys, corpus, external, generator_dir
     assert main([*argv, "--num-natural", "3", "--num-designs", "2", "--max-length", "60", "--threads", "1", "--json",
                  "--window", "16"]) == 0  # fmt: skip
     assert json.loads(capsys.readouterr().out)["settings"]["scorer_window"] == 16
+    assert main([*argv, "--num-natural", "3", "--num-designs", "2", "--max-length", "60", "--threads", "1",
+                 "--compare-temperature", "0.5", "--compare-temperature", "0"]) == 0  # fmt: skip
+    printed = capsys.readouterr().out  # the text report: a row a design set, each temperature its own
+    assert "designs_t0.5 " in printed and "designs_t0 " in printed
+    assert main([*argv, "--num-natural", "3", "--num-designs", "2", "--max-length", "60", "--threads", "1", "--json",
+                 "--compare-temperature", "0.5"]) == 0  # fmt: skip
+    report = json.loads(capsys.readouterr().out)
+    assert list(report["generation"]) == ["designs", "designs_t0.5", "unigram", "ngram", "natural", "shuffled"]
+    assert report["generation"]["designs_t0.5"]["n"] == 2 and report["settings"]["compare_temperatures"] == [0.5]
 
 
 @pytest.mark.parametrize("argv, message", [
