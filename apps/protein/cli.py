@@ -489,6 +489,10 @@ def add_eval(subparsers: argparse._SubParsersAction) -> None:
     go.add_argument("--length", type=int, default=go_defaults.length, help="residues per design")
     go.add_argument("--num", type=int, default=go_defaults.num, help="designs per term, and unconditioned designs")
     go.add_argument("--guidance", type=float, default=go_defaults.guidance, help="classifier-free guidance weight")
+    go.add_argument(
+        "--compare-guidance", type=float, action="append", default=[], metavar="W",
+        help="also condition on every term with this weight, from the same seeds (repeatable; probe only)",
+    )  # fmt: skip
     go.add_argument("--motif-num", type=int, default=go_defaults.motif_num, help="designs per motif + term pair (0: none)")
     go.add_argument(
         "--proteins", type=int, default=None,
@@ -550,10 +554,14 @@ def run_eval_go(args: argparse.Namespace) -> int:
     if not terms:
         raise DesignError("--terms: give at least one GO term")
     pairs = GoEvalConfig.motif_pairs if args.motif_num > 0 else ()
-    config = GoEvalConfig(
-        terms=terms, length=args.length, num=args.num, guidance=args.guidance, steps=args.steps, sampler=args.sampler,
-        motif_pairs=pairs, motif_num=max(args.motif_num, 1), seed=args.seed, threads=args.threads,
-    )  # fmt: skip
+    try:
+        config = GoEvalConfig(
+            terms=terms, length=args.length, num=args.num, guidance=args.guidance,
+            compare_guidance=tuple(args.compare_guidance), steps=args.steps, sampler=args.sampler, motif_pairs=pairs,
+            motif_num=max(args.motif_num, 1), seed=args.seed, threads=args.threads,
+        )  # fmt: skip
+    except ValueError as error:
+        raise DesignError(f"--compare-guidance: {error}") from None
     report = evaluate_go(args.data, model=args.model or DEFAULT_GO_MODEL, scorer=args.scorer, config=config,
                          workdir=args.workdir, device=args.device, save_probes=args.save_probes)  # fmt: skip
     print(json.dumps(report, indent=2) if args.json else format_go_report(report))

@@ -15,6 +15,10 @@ attended: unconditional; with the same seed a design with guidance 0 equals one 
 Per term: the hit rate of its conditioned designs, of the unconditioned designs, and of the designs
 conditioned on the other terms; the novelty of its designs (highest identity to a training sequence).
 Then motifs and conditioning together: designs with a motif and a term, against the same motif alone.
+Every set's median pseudo-perplexity under the same scorer sits beside its rates, so that a stronger guidance
+weight that buys a term at the price of implausible sequences shows it. ``compare_guidance``: further
+conditioned sets at other weights, from the same seeds as the main ones (so the weight is all that differs),
+measured under the probe against the same unconditioned designs (not searched for homology).
 
 ``term_elbo`` (``dlm-protein eval go-elbo``) asks the model itself: the held-out negative ELBO of natural
 proteins without terms and with a random subset of their own terms, under the same noise; the difference is
@@ -46,7 +50,7 @@ from apps.protein.design import (
     load_generator,
     load_scorer,
 )
-from apps.protein.evaluate import TrainingSearch, _timed, load_corpus
+from apps.protein.evaluate import PseudoPerplexities, TrainingSearch, _timed, load_corpus
 from apps.protein.go import GoGraph, default_graph
 from apps.protein.motifs import parse_motifs, place
 from apps.protein.scoring import _batches, _pad, encode
@@ -81,6 +85,7 @@ class GoEvalConfig:
     length: int = 150  # residues per design
     num: int = 32  # designs per term, and unconditioned designs
     guidance: float = 2.0
+    compare_guidance: tuple[float, ...] = ()  # further conditioned sets at these weights, probe only
     steps: int | None = None  # None: one per residue
     sampler: str = DEFAULT_SAMPLER
     motif_pairs: tuple[tuple[str, str], ...] = DEFAULT_MOTIF_PAIRS
@@ -92,6 +97,13 @@ class GoEvalConfig:
     fpr: float = 0.05
     seed: int = 0
     threads: int = 1
+
+    def __post_init__(self):
+        for weight in (self.guidance, *self.compare_guidance):
+            if not (math.isfinite(weight) and weight >= 0):
+                raise ValueError(f"guidance weights must be finite and >= 0, got {weight}")
+        if len({self.guidance, *self.compare_guidance}) != len(self.compare_guidance) + 1:
+            raise ValueError(f"compare_guidance {list(self.compare_guidance)} repeats a weight (the main one is {self.guidance:g})")
 
 
 @torch.inference_mode()
@@ -286,7 +298,8 @@ def evaluate_go(
                 place(parse_motifs([motif]), config.length, torch.Generator().manual_seed(0))
             except ValueError as error:
                 raise DesignError(f"motif + term pair: {error} (--length {config.length})") from None
-        esm = load_scorer(scorer, device).model
+        scoring = load_scorer(scorer, device)
+        esm = scoring.model
     with _timed(seconds, "probes"):
         probes = Probes(esm, config.terms, graph, corpus, config)
     if save_probes is not None:
@@ -302,6 +315,10 @@ def evaluate_go(
     with _timed(seconds, "designs"):
         unconditioned = make([config.terms[0]], 0.0)  # guidance 0: the terms are not attended
         conditioned = {term: make([term], config.guidance, seed=config.seed + 1 + i) for i, term in enumerate(config.terms)}
+        compared = {
+            weight: {term: make([term], weight, seed=config.seed + 1 + i) for i, term in enumerate(config.terms)}
+            for weight in config.compare_guidance
+        }  # fmt: skip
         motif_sets = {}
         for i, (term, motif) in enumerate(config.motif_pairs):
             seed = config.seed + 100 + i
@@ -311,8 +328,12 @@ def evaluate_go(
             }
     everything = unconditioned + [s for term in config.terms for s in conditioned[term]]
     everything += [s for pair in motif_sets.values() for s in pair["with_term"] + pair["motif_only"]]
+    extra = [s for sets in compared.values() for term in config.terms for s in sets[term]]
     with _timed(seconds, "probe_calls"):
-        calls = dict(zip(everything, probes.calls(everything)))  # sequence -> (terms,) bool
+        calls = dict(zip(everything + extra, probes.calls(everything + extra)))  # sequence -> (terms,) bool
+    with _timed(seconds, "pseudo_perplexity"):
+        pppl = PseudoPerplexities(scoring)
+        pppl(everything + extra)
     with tempfile.TemporaryDirectory(prefix="dlm-protein-eval-go-") as tmp:
         with _timed(seconds, "homology"):
             training = list(corpus["train"]["sequence"])
@@ -343,7 +364,20 @@ def evaluate_go(
                       **probes.checks[term], **probes.fit_counts[term]},
             "homology": {**hom, "designs_with_any_hit": _rate(bool(homology[s]) for s in conditioned[term])},
             "novelty_median_max_identity": statistics.median(novelty[s] for s in conditioned[term]),
+            "pseudo_perplexity_median": statistics.median(pppl(conditioned[term])),
         })  # fmt: skip
+    compare = []
+    for weight, sets in compared.items():
+        terms = {}
+        for j, term in enumerate(config.terms):
+            rate = _rate(calls[s][j] for s in sets[term])
+            terms[term] = {
+                "conditioned": rate,
+                "ratio_unconditioned": _ratio(rate, rows[j]["probe"]["unconditioned"], config.num),
+                "pseudo_perplexity_median": statistics.median(pppl(sets[term])),
+            }
+        enriched_here = sum(t["ratio_unconditioned"] >= 3.0 for t in terms.values())
+        compare.append({"guidance": weight, "terms": terms, "probe_enriched_3x_over_unconditioned": enriched_here})
     motifs = []
     for (term, motif), sets in motif_sets.items():
         j = config.terms.index(term) if term in config.terms else None
@@ -362,6 +396,8 @@ def evaluate_go(
         "probe_enriched_3x_over_other_terms": sum(r["probe"]["ratio_other_terms"] >= 3.0 for r in rows),
         "homology_enriched_over_unconditioned": sum(r["homology"]["conditioned"] > r["homology"]["unconditioned"] for r in rows),
         "unconditioned_novelty_median_max_identity": statistics.median(novelty[s] for s in unconditioned),
+        "unconditioned_pseudo_perplexity_median": statistics.median(pppl(unconditioned)),
+        "conditioned_pseudo_perplexity_median": statistics.median(pppl([s for t in config.terms for s in conditioned[t]])),
     }
     seconds["total"] = round(time.monotonic() - started, 1)
     settings = {
@@ -377,7 +413,10 @@ def evaluate_go(
         "homology": f"mmseqs easy-search against the training split; terms of hits with E < {HOMOLOGY_EVALUE:g}",
         "ratios": "conditioned rate / baseline rate, the baseline floored at 1/n",
     }
-    return {"terms": rows, "motifs": motifs, "summary": summary, "settings": settings, "seconds": seconds}
+    return {
+        "terms": rows, "motifs": motifs, "guidance_compare": compare, "summary": summary, "settings": settings,
+        "seconds": seconds,
+    }  # fmt: skip
 
 
 def _motif_kept(sequences: Sequence[str], spec: str) -> float:
@@ -393,14 +432,17 @@ def _motif_kept(sequences: Sequence[str], spec: str) -> float:
 
 def format_go_report(report: Mapping) -> str:
     lines = ["GO conditioning: share of designs assigned the term (conditioned / unconditioned / other terms)"]
-    lines.append(f"{'term':<11} {'name':<36} {'AUROC':>6} {'probe c/u/o':>17} {'x':>5} {'homology c/u/o':>17} {'id':>5}")
+    lines.append(
+        f"{'term':<11} {'name':<36} {'AUROC':>6} {'probe c/u/o':>17} {'x':>5} {'homology c/u/o':>17} {'id':>5} {'PPPL':>6}"
+    )
     for r in report["terms"]:
         p, h = r["probe"], r["homology"]
         auc = "-" if p["test_auroc"] is None else f"{p['test_auroc']:.2f}"
         lines.append(
             f"{r['term']:<11} {r['name'][:36]:<36} {auc:>6} "
             f"{p['conditioned']:>5.2f}/{p['unconditioned']:.2f}/{p['other_terms']:.2f} {p['ratio_unconditioned']:>5.1f} "
-            f"{h['conditioned']:>5.2f}/{h['unconditioned']:.2f}/{h['other_terms']:.2f} {r['novelty_median_max_identity']:>5.2f}"
+            f"{h['conditioned']:>5.2f}/{h['unconditioned']:.2f}/{h['other_terms']:.2f} {r['novelty_median_max_identity']:>5.2f} "
+            f"{r['pseudo_perplexity_median']:>6.2f}"
         )
     lines += ["", "motif + term (motif kept / probe / homology)"]
     for m in report["motifs"]:
@@ -411,8 +453,16 @@ def format_go_report(report: Mapping) -> str:
             f"  motif only {o['motif_kept']:.2f}/{fmt(o['probe'])}/{o['homology']:.2f}"
         )
     s = report["summary"]
+    for c in report.get("guidance_compare", ()):
+        if c is report["guidance_compare"][0]:
+            lines += ["", "other guidance weights (same seeds; probe rate conditioned, x unconditioned, median PPPL)"]
+        cells = "  ".join(f"{t}: {v['conditioned']:.2f} {v['ratio_unconditioned']:.1f}x {v['pseudo_perplexity_median']:.1f}"
+                          for t, v in c["terms"].items())  # fmt: skip
+        lines.append(f"guidance {c['guidance']:g}: {c['probe_enriched_3x_over_unconditioned']} terms at 3x; {cells}")
     lines += [
         "",
+        f"median PPPL: conditioned {s['conditioned_pseudo_perplexity_median']:.2f}, unconditioned "
+        f"{s['unconditioned_pseudo_perplexity_median']:.2f}",
         f"probe: {s['probe_enriched_3x_over_unconditioned']} of {s['terms']} terms at least 3x the unconditioned rate, "
         f"{s['probe_enriched_3x_over_other_terms']} at least 3x the other terms' rate",
         f"settings: length {report['settings']['length']}, {report['settings']['num']} designs a set, guidance "

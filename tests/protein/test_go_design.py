@@ -292,7 +292,8 @@ def test_ratio_floors_an_empty_baseline_at_one_design():
 def test_eval_go_reports_every_term_under_both_annotators(tmp_path, go_graph_dir, go_generator_dir, scorer_dir):
     corpus = write_go_corpus(tmp_path / "corpus", {"train": 20, "validation": 6, "test": 6})
     config = GoEvalConfig(
-        terms=(DNA, ZINC, MEMBRANE), length=30, num=4, guidance=2.0, steps=6, motif_pairs=((ZINC, "5-20:CXXC"),),
+        terms=(DNA, ZINC, MEMBRANE), length=30, num=4, guidance=2.0, compare_guidance=(0.0, 5.0), steps=6,
+        motif_pairs=((ZINC, "5-20:CXXC"),),
         motif_num=2, probe_sample=40, probe_positives=10, probe_heldout=20, threads=1,
     )  # fmt: skip
     probes_file = tmp_path / "go_probes.json"
@@ -307,8 +308,16 @@ def test_eval_go_reports_every_term_under_both_annotators(tmp_path, go_graph_dir
         assert row["probe"]["positives"] >= 10 and 0.0 <= row["novelty_median_max_identity"] <= 1.0
     assert report["motifs"][0]["with_term"]["motif_kept"] == 1.0 == report["motifs"][0]["motif_only"]["motif_kept"]
     assert report["summary"]["terms"] == 3
+    assert all(row["pseudo_perplexity_median"] > 1.0 for row in report["terms"])
+    assert report["summary"]["unconditioned_pseudo_perplexity_median"] > 1.0
+    zero, five = report["guidance_compare"]  # other weights, each a set a term from the main sets' seeds
+    assert zero["guidance"] == 0.0 and five["guidance"] == 5.0
+    for other in (zero, five):
+        assert list(other["terms"]) == [DNA, ZINC, MEMBRANE]
+        assert all(0.0 <= t["conditioned"] <= 1.0 and t["pseudo_perplexity_median"] > 1.0 for t in other["terms"].values())
+    assert five["probe_enriched_3x_over_unconditioned"] == sum(t["ratio_unconditioned"] >= 3 for t in five["terms"].values())
     text = format_go_report(report)
-    assert "DNA binding" in text and "motif + term" in text
+    assert "DNA binding" in text and "motif + term" in text and "guidance 5:" in text and "median PPPL" in text
     # the saved probes call the same terms without scikit-learn
     probes = ProbeSet.load(probes_file)
     assert probes.terms == [DNA, ZINC, MEMBRANE] and probes.checks[DNA]["test_auroc"] == report["terms"][0]["probe"]["test_auroc"]
@@ -347,6 +356,10 @@ def test_cli_eval_go_refuses_bad_settings(tmp_path, capsys):
     assert "--guidance must be >= 0" in capsys.readouterr().err
     assert main(["eval", "go", "--data", str(tmp_path), "--terms", " , "]) == 1
     assert "at least one GO term" in capsys.readouterr().err
+    assert main(["eval", "go", "--data", str(tmp_path), "--guidance", "3", "--compare-guidance", "3"]) == 1
+    assert "repeats a weight" in capsys.readouterr().err
+    assert main(["eval", "go", "--data", str(tmp_path), "--compare-guidance", "-2"]) == 1
+    assert "finite and >= 0" in capsys.readouterr().err
 
 
 def test_eval_go_refuses_a_motif_that_cannot_fit_before_any_work(tmp_path, go_graph_dir, go_generator_dir, scorer_dir):
