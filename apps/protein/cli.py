@@ -561,7 +561,7 @@ def run_eval_go(args: argparse.Namespace) -> int:
             motif_num=max(args.motif_num, 1), seed=args.seed, threads=args.threads,
         )  # fmt: skip
     except ValueError as error:
-        raise DesignError(f"--compare-guidance: {error}") from None
+        raise DesignError(f"--guidance / --compare-guidance: {error}") from None
     report = evaluate_go(args.data, model=args.model or DEFAULT_GO_MODEL, scorer=args.scorer, config=config,
                          workdir=args.workdir, device=args.device, save_probes=args.save_probes)  # fmt: skip
     print(json.dumps(report, indent=2) if args.json else format_go_report(report))
