@@ -66,6 +66,12 @@ class DesignError(ValueError):
     """A design request that cannot be met; the message names the bad value and what was expected."""
 
 
+def check_guidance(weight: float) -> None:
+    """A DesignError unless ``weight`` is a classifier-free guidance weight: finite and >= 0."""
+    if not (weight >= 0 and math.isfinite(weight)):
+        raise DesignError(f"guidance must be a finite weight >= 0 (0: ignore the GO terms, 1: plain conditioning), got {weight}")
+
+
 @dataclass(frozen=True)
 class PlacedMotif:
     spec: str  # as requested, in CLI syntax: "20:HEXXH", "60-80:GGSGGS"
@@ -150,8 +156,8 @@ def design(
     if esm_remask is not None and scorer is None:
         raise DesignError("esm_remask needs an ESM-2 scorer: pass scorer=PATH, or esm_remask=None")
     go = [go] if isinstance(go, str) else list(go)
-    if guidance is not None and not (guidance >= 0 and math.isfinite(guidance)):
-        raise DesignError(f"guidance must be a finite weight >= 0 (0: ignore the GO terms, 1: plain conditioning), got {guidance}")
+    if guidance is not None:
+        check_guidance(guidance)
     if guidance is not None and not go:
         raise DesignError("guidance weighs GO terms: pass go=[...] (CLI: --go GO:...) with it")
     if go and isinstance(model, (str, Path)) and str(model) == DEFAULT_MODEL:

@@ -46,6 +46,7 @@ from apps.protein.design import (
     DEFAULT_SAMPLER,
     DEFAULT_SCORER,
     DesignError,
+    check_guidance,
     design,
     load_generator,
     load_scorer,
@@ -100,8 +101,7 @@ class GoEvalConfig:
 
     def __post_init__(self):
         for weight in (self.guidance, *self.compare_guidance):
-            if not (math.isfinite(weight) and weight >= 0):
-                raise ValueError(f"guidance weights must be finite and >= 0, got {weight}")
+            check_guidance(weight)
         if len({self.guidance, *self.compare_guidance}) != len(self.compare_guidance) + 1:
             raise ValueError(f"compare_guidance {list(self.compare_guidance)} repeats a weight (the main one is {self.guidance:g})")
 
@@ -453,9 +453,9 @@ def format_go_report(report: Mapping) -> str:
             f"  motif only {o['motif_kept']:.2f}/{fmt(o['probe'])}/{o['homology']:.2f}"
         )
     s = report["summary"]
+    if report.get("guidance_compare"):
+        lines += ["", "other guidance weights (same seeds; probe rate conditioned, x unconditioned, median PPPL)"]
     for c in report.get("guidance_compare", ()):
-        if c is report["guidance_compare"][0]:
-            lines += ["", "other guidance weights (same seeds; probe rate conditioned, x unconditioned, median PPPL)"]
         cells = "  ".join(f"{t}: {v['conditioned']:.2f} {v['ratio_unconditioned']:.1f}x {v['pseudo_perplexity_median']:.1f}"
                           for t, v in c["terms"].items())  # fmt: skip
         lines.append(f"guidance {c['guidance']:g}: {c['probe_enriched_3x_over_unconditioned']} terms at 3x; {cells}")

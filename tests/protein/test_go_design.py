@@ -359,7 +359,7 @@ def test_cli_eval_go_refuses_bad_settings(tmp_path, capsys):
     assert main(["eval", "go", "--data", str(tmp_path), "--guidance", "3", "--compare-guidance", "3"]) == 1
     assert "repeats a weight" in capsys.readouterr().err
     assert main(["eval", "go", "--data", str(tmp_path), "--compare-guidance", "-2"]) == 1
-    assert "finite and >= 0" in capsys.readouterr().err
+    assert "guidance must be a finite weight >= 0" in capsys.readouterr().err
 
 
 def test_eval_go_refuses_a_motif_that_cannot_fit_before_any_work(tmp_path, go_graph_dir, go_generator_dir, scorer_dir):
