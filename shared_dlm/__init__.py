@@ -33,6 +33,7 @@ from shared_dlm.sampling import (
     generate,
     make_strategy,
     register_strategy,
+    strategy_options,
     top_k_per_row,
 )
 from shared_dlm.tokenizer import char_tokenizer
@@ -120,6 +121,7 @@ __all__ = [
     "registered_names",
     "resolve",
     "sample_times",
+    "strategy_options",
     "tokenize",
     "top_k_per_row",
 ]

@@ -1,7 +1,15 @@
 """Samplers: one loop (`generate`) and small strategies that decide what to commit at each step."""
 
 from shared_dlm.sampling.ancestral import Ancestral
-from shared_dlm.sampling.base import STRATEGIES, StepState, Strategy, make_strategy, register_strategy, top_k_per_row
+from shared_dlm.sampling.base import (
+    STRATEGIES,
+    StepState,
+    Strategy,
+    make_strategy,
+    register_strategy,
+    strategy_options,
+    top_k_per_row,
+)
 from shared_dlm.sampling.blocks import Blocks
 from shared_dlm.sampling.confidence import Confidence, confidence
 from shared_dlm.sampling.loop import SamplerConfig, StepRecord, Trace, filter_logits, generate
@@ -27,5 +35,6 @@ __all__ = [
     "generate",
     "make_strategy",
     "register_strategy",
+    "strategy_options",
     "top_k_per_row",
 ]

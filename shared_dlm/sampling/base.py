@@ -9,6 +9,7 @@ confidences allow, so that `steps` is only an upper bound.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -97,6 +98,12 @@ def register_strategy(name: str):
         return cls
 
     return wrap
+
+
+def strategy_options(name: str) -> frozenset[str]:
+    """The options the strategy registered as ``name`` takes (its dataclass fields); empty for an unknown name."""
+    cls = STRATEGIES.get(name)
+    return frozenset(f.name for f in dataclasses.fields(cls)) if cls is not None and dataclasses.is_dataclass(cls) else frozenset()
 
 
 def make_strategy(name: str, block_length: int | None = None, **options) -> Strategy:

@@ -8,6 +8,10 @@ decoding of n tokens agrees with sequential decoding when each has confidence ab
 (n + 1)(1 - c_n) < f. The model-free baseline commits a fixed number k of the most confident positions per
 step. All three are adaptive: they stop when nothing is left, so `SamplerConfig.steps` only bounds them
 (the last step still commits everything).
+
+``order_noise`` (confidence.py) chooses the position a step commits when the rule itself commits none
+(threshold, factor: their "at least one"), or every position (fixed), by noisy confidence; the positions
+a confidence rule accepts are never changed by it, so that the rule keeps its meaning.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from shared_dlm.sampling.base import (
     register_strategy,
     top_k_per_row,
 )
-from shared_dlm.sampling.confidence import confidence
+from shared_dlm.sampling.confidence import check_order_noise, confidence, ranking
 
 
 def _most_confident(score: Tensor, candidates: Tensor) -> Tensor:
@@ -35,50 +39,59 @@ def _most_confident(score: Tensor, candidates: Tensor) -> Tensor:
 @dataclass
 class Threshold(Strategy):
     threshold: float = 0.9
+    order_noise: float = 0.0
 
     adaptive = True
 
     def __post_init__(self):
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must lie in [0, 1], got {self.threshold}")
+        check_order_noise(self.order_noise)
 
     def commit(self, state: StepState) -> Tensor:
         score = confidence(state.probs, state.x0, "prob")  # (B, L)
-        return (state.masked & (score > self.threshold)) | _most_confident(score, state.masked)
+        above = state.masked & (score > self.threshold)
+        fallback = _most_confident(ranking(score, state, self.order_noise), state.masked)
+        return above | (fallback & ~above.any(-1, keepdim=True))
 
 
 @register_strategy("factor")
 @dataclass
 class Factor(Strategy):
     factor: float = 1.0
+    order_noise: float = 0.0
 
     adaptive = True
 
     def __post_init__(self):
         if self.factor <= 0.0:
             raise ValueError(f"factor must be positive, got {self.factor}")
+        check_order_noise(self.order_noise)
 
     def commit(self, state: StepState) -> Tensor:
         score = confidence(state.probs, state.x0, "prob")  # (B, L)
         ranked = score.masked_fill(~state.masked, 0.0).sort(dim=-1, descending=True).values  # c_1 >= c_2 >= ...
         n = torch.arange(1, score.shape[1] + 1, device=score.device)
         fits = ((n + 1) * (1.0 - ranked) < self.factor) & (n <= state.masked.sum(-1, keepdim=True))
-        count = (fits * n).amax(-1).clamp_min(1)  # (B,): the largest n that fits, at least one
-        return top_k_per_row(score, state.masked, count)
+        count = (fits * n).amax(-1)  # (B,): the largest n that fits
+        fallback = _most_confident(ranking(score, state, self.order_noise), state.masked)
+        return top_k_per_row(score, state.masked, count) | (fallback & (count == 0)[:, None])
 
 
 @register_strategy("fixed")
 @dataclass
 class Fixed(Strategy):
     k: int = 1
+    order_noise: float = 0.0
 
     adaptive = True
 
     def __post_init__(self):
         if self.k < 1:
             raise ValueError(f"fixed sampler: k must be at least 1 token per step, got {self.k}")
+        check_order_noise(self.order_noise)
 
     def commit(self, state: StepState) -> Tensor:
         score = confidence(state.probs, state.x0, "prob")
         k = torch.full((score.shape[0],), self.k, dtype=torch.long, device=score.device)
-        return top_k_per_row(score, state.masked, k)
+        return top_k_per_row(ranking(score, state, self.order_noise), state.masked, k)

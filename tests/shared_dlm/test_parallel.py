@@ -106,3 +106,45 @@ def test_schedule_blocks_keep_sharing_the_steps():
     trace = Trace()
     generate(MODEL, Canvas.blank(1, 8, SPEC), SamplerConfig(steps=8, strategy=Blocks(Confidence(), 4)), trace=trace)
     assert [int(r.committed.sum()) for r in trace] == [1] * 8
+
+
+def noisy_state(confidences: list[list[float]], seed: int, step: int = 0, masked=None) -> StepState:
+    state = state_with(confidences, masked)
+    return StepState(step, 10, state.masked, state.generated, state.probs, state.x0, torch.Generator().manual_seed(seed))
+
+
+def test_order_noise_randomises_which_position_is_committed_and_fades_with_the_steps():
+    conf = [[0.30, 0.25, 0.20, 0.15, 0.10]]
+    for strategy in (Fixed(1, order_noise=4.5), Confidence(order_noise=4.5), Threshold(0.9, order_noise=4.5), Factor(0.1, order_noise=4.5)):
+        early = {int(strategy.commit(noisy_state(conf, seed)).float().argmax()) for seed in range(40)}
+        assert len(early) >= 4, strategy  # at step 0 almost any position
+        assert all(int(strategy.commit(noisy_state(conf, seed)).sum()) == 1 for seed in range(5))
+        # at the last step the noise is gone: the most confident, as without noise
+        late = {int(strategy.commit(noisy_state(conf, seed, step=9)).float().argmax()) for seed in range(20)}
+        assert late == {0}, strategy
+    without = {int(Fixed(1).commit(noisy_state(conf, seed)).float().argmax()) for seed in range(20)}
+    assert without == {0}
+
+
+def test_order_noise_never_changes_what_a_confidence_rule_accepts():
+    conf = [[0.95, 0.5, 0.91, 0.2], [0.3, 0.6, 0.1, 0.2]]
+    masked = [[True, True, True, True], [True, True, True, False]]
+    for seed in range(20):
+        got = Threshold(0.9, order_noise=10.0).commit(noisy_state(conf, seed, masked=masked))
+        assert got[0].tolist() == [True, False, True, False]  # the rule's positions, nothing added
+        assert int(got[1].sum()) == 1 and not got[1, 3]  # none above: one masked position, chosen by noise
+    # factor: 0.9 and 0.8 fit with f = 1, whatever the noise
+    for seed in range(20):
+        assert Factor(1.0, order_noise=10.0).commit(noisy_state([[0.7, 0.9, 0.1, 0.8]], seed)).tolist() == [[False, True, False, True]]
+
+
+def test_order_noise_is_reproducible_from_the_generator_and_refused_when_bad():
+    template = [3, None, None, None, None, None, None, None, None, 5]
+    canvas = Canvas.from_template(template, SPEC, batch=3)
+    config = SamplerConfig(steps=20, strategy=Threshold(0.9, order_noise=2.0))
+    runs = [generate(MODEL, canvas, config, generator=torch.Generator().manual_seed(7)).ids for _ in range(2)]
+    assert torch.equal(runs[0], runs[1])
+    for bad in (-1.0, float("nan"), float("inf")):
+        for name in ("confidence", "threshold", "factor", "fixed"):
+            with pytest.raises(ValueError, match="order_noise"):
+                make_strategy(name, order_noise=bad)
