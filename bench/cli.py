@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
 import torch
 
@@ -81,9 +82,16 @@ def sample_command(args) -> None:
             raise SystemExit(f"dlm-bench sample: --{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     if not 0.0 <= args.threshold <= 1.0:
         raise SystemExit(f"dlm-bench sample: --threshold must lie in [0, 1], got {args.threshold}")
+    noise = args.order_noise
+    if noise is None:  # the app's own: design's for protein; code ranks by confidence alone
+        from apps.protein.design import ORDER_NOISE
+
+        noise = ORDER_NOISE if args.task == "protein" else 0.0
+    if not (noise >= 0.0 and math.isfinite(noise)):
+        raise SystemExit(f"dlm-bench sample: --order-noise must be a finite number >= 0, got {noise}")
     device = torch.device(args.device)
     task, model = _task(args, device)
-    settings = Settings(args.threshold, args.refresh_every, args.block_length, args.compile)
+    settings = Settings(args.threshold, args.refresh_every, args.block_length, args.compile, noise)
     report = {"task": args.task, "device": device_name(device), "model": str(model), **bench_sample(task, settings)}
     report["settings"] = {
         **asdict(settings),
@@ -160,6 +168,10 @@ def main(argv: list[str] | None = None) -> None:
     smp.add_argument("--refresh-every", type=int, default=4, help="full forward at least every this many steps (cache)")
     smp.add_argument("--block-length", type=int, default=None, help="semi-autoregressive blocks for every mode")
     smp.add_argument("--temperature", type=float, default=None, help="default: the app's (code 0.5, protein 1.0)")
+    smp.add_argument(
+        "--order-noise", type=float, default=None,
+        help="Gumbel noise on the confidence ranking of both modes; default: the app's (code 0, protein 4.5)",
+    )  # fmt: skip
     smp.add_argument("--compile", action="store_true", help="torch.compile the denoiser (GPU)")
     smp.add_argument("--json", action="store_true")
     smp.set_defaults(run=sample_command)

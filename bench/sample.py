@@ -4,6 +4,7 @@ All three modes fill the same canvases with the same seeds in one process (`dlm-
 
 - ``one_per_step``: the ``fixed`` strategy with k = 1, the most confident masked position per step and row;
 - ``parallel``: the ``threshold`` strategy (Fast-dLLM's confidence-aware parallel decoding);
+  both rank with the task's order noise (``Settings.order_noise``: the protein app's, 0 for code);
 - ``parallel_cache``: the same with cached context (``SamplerConfig(cache=True)``).
 
 Measured per mode, after one warm-up run on the first input: tokens/s, the positions generated (every free
@@ -56,6 +57,7 @@ class Settings:
     refresh_every: int = 4
     block_length: int | None = None
     compile: bool = False
+    order_noise: float = 0.0  # Gumbel noise on the ranking of both modes (shared_dlm.sampling.confidence)
 
 
 @dataclass
@@ -90,7 +92,8 @@ def _sync(device: torch.device) -> None:
 
 
 def mode_config(mode: str, steps: int, temperature: float, settings: Settings) -> SamplerConfig:
-    strategy = Fixed(k=1) if mode == "one_per_step" else Threshold(settings.threshold)
+    noise = settings.order_noise
+    strategy = Fixed(k=1, order_noise=noise) if mode == "one_per_step" else Threshold(settings.threshold, order_noise=noise)
     if settings.block_length:
         strategy = Blocks(strategy, settings.block_length)
     return SamplerConfig(

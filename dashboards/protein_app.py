@@ -24,6 +24,7 @@ from apps.protein.design import (
     DEFAULT_MODEL,
     DEFAULT_SAMPLER,
     DEFAULT_SCORER,
+    ORDER_NOISE,
     design,
     load_generator,
     load_scorer,
@@ -47,7 +48,7 @@ from dashboards.protein_view import (
     term_label,
 )
 from dashboards.widgets import PEOPLE_ERRORS, ProgressTrace, device_label, pick_device
-from shared_dlm import STRATEGIES, SupportsDenoise, registered_names, resolve
+from shared_dlm import STRATEGIES, SupportsDenoise, registered_names, resolve, strategy_options
 
 EXAMPLE = json.loads(DEMO.read_text())
 NATURAL = DEMO.parent / EXAMPLE["reference"]
@@ -140,6 +141,11 @@ def form() -> dict | None:
             )  # fmt: skip
             sampler = st.selectbox("Sampler", SAMPLERS, index=SAMPLERS.index(DEFAULT_SAMPLER), key="sampler")
             steps = st.number_input("Steps (0: one per generated residue)", min_value=0, value=0, key="steps")
+            order_noise = st.number_input(
+                "Order noise (confidence-ordered samplers)", min_value=0.0, value=ORDER_NOISE, step=0.5, key="order_noise",
+                help="confidence, threshold, factor and fixed rank the positions by confidence plus Gumbel noise of this "
+                "scale, fading over the steps; 0 ranks by confidence alone, which collapses designs to runs of one residue",
+            )  # fmt: skip
             temperature = st.number_input(
                 "Temperature (0: greedy)", min_value=0.0, value=1.0, step=0.1, key="temperature"
             )
@@ -155,6 +161,7 @@ def form() -> dict | None:
         "model": model.strip(), "scorer": scorer.strip(), "sampler": sampler, "steps": int(steps),
         "temperature": float(temperature), "remask": float(remask) or None, "seed": int(seed),
         "go": [term_id(label) for label in go], "guidance": float(guidance),
+        "order_noise": float(order_noise) if "order_noise" in strategy_options(sampler) else None,
     }  # fmt: skip
 
 
@@ -181,7 +188,8 @@ def run(inputs: dict) -> dict:
                 inputs["length"], specs, inputs["num"], model=generator, scorer=scorer, steps=inputs["steps"] or None,
                 sampler=inputs["sampler"], temperature=inputs["temperature"], forbid=inputs["forbid"],
                 esm_remask=inputs["remask"], seed=inputs["seed"], device=device, go=go,
-                guidance=inputs["guidance"] if go else None, trace=ProgressTrace(bar, generator.spec.mask_id),
+                guidance=inputs["guidance"] if go else None, order_noise=inputs["order_noise"],
+                trace=ProgressTrace(bar, generator.spec.mask_id),
             )  # fmt: skip
             embeddings = None if scorer is None else embed(scorer.model, [d.sequence for d in designs]).numpy()
             probes, note = probes_for(model, inputs["scorer"])

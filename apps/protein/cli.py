@@ -22,6 +22,7 @@ from apps.protein.design import (
     DEFAULT_MODEL,
     DEFAULT_SAMPLER,
     DEFAULT_SCORER,
+    ORDER_NOISE,
     Design,
     DesignError,
     design,
@@ -186,6 +187,12 @@ def add_design(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--steps", type=int, help="denoising steps (None: one per generated residue)")
     parser.add_argument("--sampler", default=DEFAULT_SAMPLER, help=f"sampling strategy: {', '.join(sorted(STRATEGIES))}")
     parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature, 0 is greedy")
+    parser.add_argument(
+        "--order-noise", type=float, default=None, metavar="TAU",
+        help=f"confidence-ordered samplers (confidence, threshold, factor, fixed): Gumbel noise on their ranking, "
+        f"fading over the steps (default {ORDER_NOISE}; 0 ranks by confidence alone, which collapses designs to "
+        "runs of one residue)",
+    )  # fmt: skip
     parser.add_argument("--forbid", default="", metavar="RESIDUES", help="residues never placed outside the motifs, e.g. C")
     parser.add_argument(
         "--esm-remask", type=float, metavar="THRESHOLD",
@@ -231,6 +238,7 @@ def run_design(args: argparse.Namespace, argv: Sequence[str]) -> int:
         reference=reference,
         go=go_terms(args.go),
         guidance=args.guidance,
+        order_noise=args.order_noise,
         seed=args.seed,
         device=args.device,
     )
@@ -261,6 +269,7 @@ def run_sharded(args: argparse.Namespace, reference: list[str] | None) -> int:
         "steps": args.steps, "sampler": args.sampler, "temperature": args.temperature, "forbid": args.forbid,
         "esm_remask": args.esm_remask, "go": go, "guidance": args.guidance,
         "reference": None if args.reference is None else str(args.reference),
+        **({} if args.order_noise is None else {"order_noise": args.order_noise}),  # runs from before the option resume
     }  # fmt: skip
     model = DEFAULT_GO_MODEL if go and args.model == DEFAULT_MODEL else args.model
     generator = load_generator(model, device)  # loaded once for every shard of this process
@@ -270,7 +279,7 @@ def run_sharded(args: argparse.Namespace, reference: list[str] | None) -> int:
         return design(
             args.length, args.motif, count, model=generator, scorer=scorer, steps=args.steps, sampler=args.sampler,
             temperature=args.temperature, forbid=args.forbid, esm_remask=args.esm_remask, go=go,
-            guidance=args.guidance, seed=seed, device=device,
+            guidance=args.guidance, order_noise=args.order_noise, seed=seed, device=device,
         )  # fmt: skip
 
     start = time.monotonic()

@@ -35,6 +35,7 @@ from apps.protein.properties import properties
 from apps.protein.remask import EsmRemasker
 from apps.protein.scoring import Scorer, load_esm
 from shared_dlm import (
+    STRATEGIES,
     Canvas,
     CheckpointError,
     Remasker,
@@ -46,16 +47,21 @@ from shared_dlm import (
     make_strategy,
     registered_names,
     resolve,
+    strategy_options,
 )
 
 DEFAULT_MODEL = "protein-default"
 DEFAULT_GO_MODEL = "protein-go"
 """The generator ``design`` uses when GO terms are asked for and ``model`` is left at its default."""
 DEFAULT_SCORER = "protein-scorer-default"
-# Random-order (ancestral) unmasking: with LLaDA's probability-confidence rule, the shipped generator commits its
-# safest residue first and designs collapse to runs of one residue (`dlm-bench sample --task protein`: 92% of a
-# design one residue in every confidence-ordered mode; see the README).
+# Random-order (ancestral) unmasking: with LLaDA's probability-confidence rule alone, the shipped generator commits
+# its safest residue first and designs collapse to runs of one residue (`dlm-bench sample --task protein
+# --order-noise 0`: 91% of a design one residue); the confidence-ordered samplers get ORDER_NOISE below instead.
 DEFAULT_SAMPLER = "ancestral"
+ORDER_NOISE = 4.5
+"""The order noise (MaskGIT's choice temperature, ``shared_dlm.sampling.confidence``) that design gives the
+confidence-ordered samplers (confidence, threshold, factor, fixed) unless told otherwise: without it their designs
+collapse to runs of one residue (`dlm-bench sample --task protein`, README)."""
 REMASK_CALLS = 8
 """With ``esm_remask``, ESM-2 judges the canvas after every (steps // 8)-th step: at most 8 extra forwards."""
 REMASK_FRACTION = 0.1
@@ -133,6 +139,7 @@ def design(
     reference: Sequence[str] | None = None,
     go: Sequence[str] = (),
     guidance: float | None = None,
+    order_noise: float | None = None,
     seed: int = 0,
     device: torch.device | str = "cpu",
     trace: Callable[[StepRecord], None] | None = None,
@@ -146,7 +153,9 @@ def design(
     log-probability threshold for ``EsmRemasker`` (needs the scorer). ``reference``: natural sequences
     for ``embedding_similarity``. ``go``: GO term ids to design for (needs a GO-conditioned generator;
     with the default ``model``, ``"protein-go"`` is used); ``guidance``: the classifier-free guidance
-    weight (>= 0; default 1 with terms). ``trace`` receives every denoising step.
+    weight (>= 0; default 1 with terms). ``order_noise``: for the confidence-ordered samplers, the Gumbel
+    noise on their ranking (default ``ORDER_NOISE``; 0 ranks by confidence alone); refused with a sampler that
+    has no ranking. ``trace`` receives every denoising step.
     """
     if num < 1:
         raise DesignError(f"num must be at least 1, got {num}")
@@ -182,7 +191,7 @@ def design(
     ]
     canvas = _canvas(placements, spec, device, prefix)
     free = int(canvas.masked(spec.mask_id).sum(-1).max())
-    strategy = _people(make_strategy, sampler)
+    strategy = _people(make_strategy, sampler, **_order_options(sampler, order_noise))
     weight = None if not go else 1.0 if guidance is None else float(guidance)
     config = SamplerConfig(
         steps=max(free, 1) if steps is None else steps, strategy=strategy, temperature=temperature, guidance=weight
@@ -386,6 +395,19 @@ def _placed(placement: Placement) -> tuple[PlacedMotif, ...]:
         PlacedMotif(str(m), m.residues, start, start + len(m.residues) - 1)
         for m, start in zip(placement.motifs, placement.starts)
     )
+
+
+def _order_options(sampler: str, order_noise: float | None) -> dict[str, float]:
+    """The order-noise option of ``sampler``: ``ORDER_NOISE`` by default where it has one."""
+    if "order_noise" in strategy_options(sampler):
+        return {"order_noise": ORDER_NOISE if order_noise is None else order_noise}
+    if order_noise is not None:
+        ranked = sorted(n for n in STRATEGIES if "order_noise" in strategy_options(n))
+        raise DesignError(
+            f"order_noise ranks the positions of a confidence-ordered sampler ({', '.join(ranked)}); "
+            f"the sampler {sampler!r} has none"
+        )
+    return {}
 
 
 def _people(function, *args, prefix: str = "", **kwargs):

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from apps.protein.alphabet import build_tokenizer
+from apps.protein.design import ORDER_NOISE
 from apps.protein.scoring import save_esm2
 from bench.cli import main
 from tests.code.infill_helpers import tiny_model_folder, tiny_tokenizer
@@ -32,6 +33,7 @@ def test_code_benchmark_reports_every_mode_with_parse_rate_and_remasker_share(tm
     check_report(report, "code")
     settings = report["settings"]
     assert settings["num_inputs"] == 2 and settings["rows_per_input"] == 4 and settings["hole_lengths"] == [8, 16, 32, 64]
+    assert settings["order_noise"] == 0.0  # code ranks by confidence alone
     for mode in report["modes"].values():
         assert set(mode["quality"]) == {"parse_rate", "exact_match", "empty_rate"}
         assert 0 <= mode["quality"]["parse_rate"] <= 1 and 0 < mode["remask_share"] < 1
@@ -55,6 +57,7 @@ def test_protein_benchmark_reports_pseudo_perplexity_and_motif_recovery(tmp_path
     assert report["modes"]["one_per_step"]["forwards_per_token"] == 1.0  # one token a step in every row
     assert report["modes"]["parallel"]["forwards_per_token"] <= 1.0
     assert report["settings"]["motif"] == "50:HEXXHXXGXXH" and report["settings"]["length"] == 120
+    assert report["settings"]["order_noise"] == ORDER_NOISE  # the protein app's own, unless told otherwise
 
 
 def test_bad_arguments_are_explained(tmp_path):
@@ -62,3 +65,5 @@ def test_bad_arguments_are_explained(tmp_path):
         main(["sample", "--task", "code", "--device", "cpu", "--model", str(tmp_path / "nowhere")])
     with pytest.raises(SystemExit, match="--num-inputs must be at least 1, got 0"):
         main(["sample", "--task", "protein", "--device", "cpu", "--num-inputs", "0"])
+    with pytest.raises(SystemExit, match="--order-noise must be a finite number >= 0, got -1.0"):
+        main(["sample", "--task", "protein", "--device", "cpu", "--order-noise", "-1"])

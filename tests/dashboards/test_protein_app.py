@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,10 @@ import dashboards
 APP = str(Path(dashboards.__file__).with_name("protein_app.py"))
 TIMEOUT = 120  # seconds a run may take on a busy CPU
 MOTIFS = "5:HEXXH\n20-35:GGSG"
-WIDGETS = {"length": "number_input", "motifs": "text_area", "remask": "number_input", "forbid": "multiselect"}
+WIDGETS = {
+    "length": "number_input", "motifs": "text_area", "remask": "number_input", "forbid": "multiselect",
+    "sampler": "selectbox", "order_noise": "number_input",
+}  # fmt: skip
 
 
 def page(model: Path | str, scorer: Path | str, **values) -> AppTest:
@@ -116,6 +120,24 @@ def test_bad_input_is_a_message_not_a_traceback(protein_model, protein_scorer, v
     design(at)
     assert len(at.error) == 1 and message in at.error[0].value, [e.value for e in at.error]
     assert not at.dataframe  # no results under an error
+
+
+@pytest.mark.parametrize("sampler, noise, passed", [("fixed", 0.0, 0.0), ("threshold", 2.5, 2.5), ("ancestral", 2.5, None)])
+def test_the_order_noise_reaches_design_for_a_confidence_ordered_sampler_only(protein_model, sampler, noise, passed):
+    design_module = importlib.import_module("apps.protein.design")  # the package's `design` is the function
+    seen = []
+    real = design_module.design
+
+    def spy(*args, **kwargs):
+        seen.append((kwargs["sampler"], kwargs["order_noise"]))
+        return real(*args, **kwargs)
+
+    at = page(protein_model, "none", sampler=sampler, order_noise=noise)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(design_module, "design", spy)
+        design(at)
+    assert not at.error and at.dataframe
+    assert seen == [(sampler, passed)]  # ancestral has no ranking: design's refusal is never reached
 
 
 def test_a_generator_too_short_for_the_length(protein_model, protein_scorer):

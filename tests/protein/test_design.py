@@ -120,6 +120,8 @@ def test_esm_remasking_keeps_motifs_and_touches_only_generated_residues(generato
         ({"num": 0}, "num must be at least 1"),
         ({"sampler": "magic"}, "unknown sampler 'magic'"),
         ({"temperature": -1.0}, "temperature must be >= 0"),
+        ({"order_noise": 2.0}, "order_noise ranks the positions of a confidence-ordered sampler \\(confidence, factor, fixed, threshold\\); the sampler 'ancestral' has none"),
+        ({"order_noise": -1.0, "sampler": "threshold"}, "order_noise must be a finite number >= 0"),
         ({"esm_remask": -3.0}, "esm_remask needs an ESM-2 scorer"),
         ({"reference": ["MKB1"], "scorer": "ESM"}, "reference sequence 0: residue '1' at position 4"),
         ({"model": "/no/such/folder"}, "cannot load the generator '/no/such/folder'"),
