@@ -401,7 +401,7 @@ def _order_options(sampler: str, order_noise: float | None) -> dict[str, float]:
     """The order-noise option of ``sampler``: ``ORDER_NOISE`` by default where it has one."""
     if "order_noise" in strategy_options(sampler):
         return {"order_noise": ORDER_NOISE if order_noise is None else order_noise}
-    if order_noise is not None:
+    if order_noise is not None and sampler in STRATEGIES:  # an unknown sampler: make_strategy names the known ones
         ranked = sorted(n for n in STRATEGIES if "order_noise" in strategy_options(n))
         raise DesignError(
             f"order_noise ranks the positions of a confidence-ordered sampler ({', '.join(ranked)}); "

@@ -119,6 +119,7 @@ def test_esm_remasking_keeps_motifs_and_touches_only_generated_residues(generato
         ({"forbid": "J"}, "'J' is not a standard amino acid"),
         ({"num": 0}, "num must be at least 1"),
         ({"sampler": "magic"}, "unknown sampler 'magic'"),
+        ({"sampler": "magic", "order_noise": 1.0}, "unknown sampler 'magic'"),
         ({"temperature": -1.0}, "temperature must be >= 0"),
         ({"order_noise": 2.0}, "order_noise ranks the positions of a confidence-ordered sampler \\(confidence, factor, fixed, threshold\\); the sampler 'ancestral' has none"),
         ({"order_noise": -1.0, "sampler": "threshold"}, "order_noise must be a finite number >= 0"),
