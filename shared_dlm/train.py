@@ -196,7 +196,7 @@ class Trainer:
         started = time.monotonic()
         metrics: dict = {}
         bar = tqdm(total=c.max_steps, initial=self.step, disable=not acc.is_main_process, desc="training")
-        tokens, window_start = 0, time.monotonic()
+        tokens, window_start, window_step = 0, time.monotonic(), self.step
         self.model.train()
         while self.step < c.max_steps:
             lr = lr_at(self.step, c)
@@ -220,9 +220,10 @@ class Trainer:
             bar.update(1)
             if self.step % c.log_every == 0 or self.step == c.max_steps:
                 elapsed = time.monotonic() - window_start
-                metrics = {"step": self.step, "loss": total, "lr": lr, "tokens_per_s": tokens / max(elapsed, 1e-9)}
+                metrics = {"step": self.step, "loss": total, "lr": lr, "tokens_per_s": tokens / max(elapsed, 1e-9),
+                           "s_per_step": elapsed / max(self.step - window_step, 1)}
                 bar.set_postfix(loss=f"{total:.3f}", tok_s=f"{metrics['tokens_per_s']:.0f}")
-                tokens, window_start = 0, time.monotonic()
+                tokens, window_start, window_step = 0, time.monotonic(), self.step
                 self.log(metrics)
             if self.eval_data is not None and (self.step % c.eval_every == 0 or self.step == c.max_steps):
                 metrics = {"step": self.step, "eval_bits_per_token": self.evaluate()}

@@ -96,6 +96,30 @@ def test_a_half_written_checkpoint_is_ignored(tmp_path):
     assert resumed.step == 3
 
 
+def test_logged_seconds_per_step_count_the_steps_of_the_window_also_after_a_resume(tmp_path, monkeypatch):
+    import types
+
+    import shared_dlm.train as train_module
+
+    clock = [0.0]
+    monkeypatch.setattr(train_module, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    data = bracket_dataset(64, TOKENIZER)
+    for max_steps in (3, 7):  # the second run resumes at step 3
+        trainer = Trainer(config(tmp_path, max_steps=max_steps, log_every=2), bracket_model(hidden=32, layers=1), data)
+        original = trainer.micro_batch
+
+        def slow_batch(index, original=original):
+            clock[0] += 1.5  # each step takes 1.5 s on this clock
+            return original(index)
+
+        trainer.micro_batch = slow_batch
+        trainer.train()
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    logged = [(r["step"], r["s_per_step"]) for r in records if "s_per_step" in r]
+    assert [step for step, _ in logged] == [2, 3, 4, 6, 7]
+    assert all(value == pytest.approx(1.5) for _, value in logged)
+
+
 def test_learning_rate_warms_up_then_decays():
     cfg = TrainConfig(lr=1.0, warmup_steps=10, max_steps=110, min_lr_ratio=0.1)
     assert lr_at(0, cfg) == pytest.approx(0.1) and lr_at(9, cfg) == pytest.approx(1.0)
