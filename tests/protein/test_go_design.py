@@ -130,7 +130,7 @@ def test_warm_start_spreads_the_new_rows_like_the_residue_rows(go_run):
 def test_every_go_recipe_reads(tmp_path):
     from apps.protein.go_train import RECIPE, read_recipe
 
-    for recipe in (RECIPE, *(RECIPE.with_name(f"go_recipe_{name}.yaml") for name in ("weighted", "keep_rate", "stage2"))):
+    for recipe in (RECIPE, *(RECIPE.with_name(f"go_recipe_{name}.yaml") for name in ("weighted", "keep_rate", "stage2", "gpu"))):
         config, go = read_recipe(recipe, output_dir=str(tmp_path))
         assert go["control_init"] in ("mean", "spread") and go["subset"] in ("weighted", "keep_rate")
         assert config.seq_len > go["slots"] + 2
