@@ -11,13 +11,16 @@
 # Every step has its own time limit inside BUDGET seconds (default 540), so that one that hangs or fails costs
 # its own minutes only; the GO training gets what is left. What comes back under $OUT (at most 8 files):
 # log.txt, forward-cuda.json, forward-large-cuda.json, sample-code-cuda.json, sample-protein-cuda.json,
-# serve-code-cuda.json and go-model.tar (the model folder, bf16, with the run's metrics.jsonl).
+# serve-code-cuda.json and go-model-cuda.tar (the model folder, bf16, with the run's metrics.jsonl). BENCHES=0
+# skips the benches, GO_MAX_STEPS fixes the GO schedule (a rehearsal of the stop-by-time path sets it high).
 set -u
 START=$(date +%s)
 BUDGET=${BUDGET:-540}
 OUT=${OUT:?set OUT to the folder that the results go to}
 WORK=${WORK:-/tmp/dlm-device}
 REHEARSAL=${REHEARSAL:-}
+BENCHES=${BENCHES:-1}       # 0: only the GO training
+GO_MAX_STEPS=${GO_MAX_STEPS:-}  # the GO run's schedule; default: what the budget holds at the measured step time
 DEVICE=${DEVICE:-$([ -n "$REHEARSAL" ] && echo cpu || echo cuda)}
 TAG=$([ -n "$REHEARSAL" ] && echo rehearsal || echo "$DEVICE")
 mkdir -p "$OUT" "$WORK"
@@ -85,7 +88,9 @@ for name in ['datasets', 'esm', 'Bio', 'tree_sitter', 'tree_sitter_python', 'fas
         step payload 120 python3 -m bench.device.payload unpack .payload "$WORK/data"
     fi
 
-    if [ -n "$REHEARSAL" ]; then
+    if [ "$BENCHES" = 0 ]; then
+        echo "== benches: skipped (BENCHES=0)"
+    elif [ -n "$REHEARSAL" ]; then
         bench forward 120 forward --device "$DEVICE" --dtype fp32 --batch 1 2 --length 32 --hidden 64 --layers 2 \
             --heads 2 --seconds 0.3
         bench sample-code 300 sample --task code --device "$DEVICE" --num-inputs 1 --num 1
@@ -108,15 +113,19 @@ for name in ['datasets', 'esm', 'Bio', 'tree_sitter', 'tree_sitter_python', 'fas
         local warm=$([ -n "$REHEARSAL" ] && echo 3 || echo 50)
         local t0=$(date +%s)
         if step go-warm 180 "${GO_TRAIN[@]}" --max-steps "$warm"; then
-            local per_step startup total minutes
+            rm -rf "$WORK/go/model"  # the warm-up's step-50 model: only the long run's (or go-write's) comes back
+            local per_step startup train_s total minutes
             per_step=$(python3 -c "
 import json
 rows = [json.loads(line) for line in open('$WORK/go/metrics.jsonl') if 's_per_step' in line]
 print(rows[-1]['s_per_step'])")
             # what a run costs besides its steps (loading, encoding the data, writing): the warm-up's rest
             startup=$(python3 -c "print(max(10, int($(date +%s) - $t0 - $warm * $per_step)))")
-            total=$(python3 -c "print(max($warm + 1, min(20000, $warm + int(($(left) - 40 - $startup) / ($per_step * 1.1)))))")
-            minutes=$(python3 -c "print(round(max(0.5, $(left) - 30 - $startup) / 60, 2))")
+            # seconds to train: what is left, less this run's start and one more start in reserve, for writing
+            # the model (go-write) should the run be stopped by time rather than end at its last step
+            train_s=$(($(left) - 45 - 2 * startup))
+            total=${GO_MAX_STEPS:-$(python3 -c "print(max($warm + 1, min(20000, $warm + int($train_s / ($per_step * 1.1)))))")}
+            minutes=$(python3 -c "print(round(max(15, $train_s + 10) / 60, 2))")
             echo "== go: $per_step s a step, $startup s to start, training to step $total (at most $minutes min)"
             step go-train $(($(left) - 20)) "${GO_TRAIN[@]}" --max-steps "$total" --max-minutes "$minutes"
             if [ ! -d "$WORK/go/model" ]; then  # stopped by time: write the model at the step reached
