@@ -77,7 +77,7 @@ def sample_command(args) -> None:
 
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("dlm-bench: --device cuda was asked for but no CUDA device is visible")
-    for name in ("num_inputs", "num", "refresh_every", "block_length"):
+    for name in ("num_inputs", "num", "refresh_every", "block_length", "tokens_per_step"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise SystemExit(f"dlm-bench sample: --{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     if not 0.0 <= args.threshold <= 1.0:
@@ -91,7 +91,7 @@ def sample_command(args) -> None:
         raise SystemExit(f"dlm-bench sample: --order-noise must be a finite number >= 0, got {noise}")
     device = torch.device(args.device)
     task, model = _task(args, device)
-    settings = Settings(args.threshold, args.refresh_every, args.block_length, args.compile, noise)
+    settings = Settings(args.threshold, args.refresh_every, args.block_length, args.compile, noise, args.tokens_per_step)
     report = {"task": args.task, "device": device_name(device), "model": str(model), **bench_sample(task, settings)}
     report["settings"] = {
         **asdict(settings),
@@ -165,6 +165,10 @@ def main(argv: list[str] | None = None) -> None:
     smp.add_argument("--num", type=int, default=None, help="rows per input: per hole length for code (4), designs for protein (8)")
     smp.add_argument("--seed", type=int, default=0)
     smp.add_argument("--threshold", type=float, default=0.9, help="confidence threshold of the parallel modes")
+    smp.add_argument(
+        "--tokens-per-step", type=int, default=None, metavar="K",
+        help="parallel modes: the model-free alternative, k tokens a step (fixed), instead of the threshold",
+    )  # fmt: skip
     smp.add_argument("--refresh-every", type=int, default=4, help="full forward at least every this many steps (cache)")
     smp.add_argument("--block-length", type=int, default=None, help="semi-autoregressive blocks for every mode")
     smp.add_argument("--temperature", type=float, default=None, help="default: the app's (code 0.5, protein 1.0)")

@@ -3,7 +3,9 @@
 All three modes fill the same canvases with the same seeds in one process (`dlm-bench sample`):
 
 - ``one_per_step``: the ``fixed`` strategy with k = 1, the most confident masked position per step and row;
-- ``parallel``: the ``threshold`` strategy (Fast-dLLM's confidence-aware parallel decoding);
+- ``parallel``: the ``threshold`` strategy (Fast-dLLM's confidence-aware parallel decoding), or with
+  ``Settings.tokens_per_step`` the model-free alternative, the ``fixed`` strategy with that k (and the step
+  bound divided by k, so that the order noise fades over the steps actually taken);
   both rank with the task's order noise (``Settings.order_noise``: the protein app's, 0 for code);
 - ``parallel_cache``: the same with cached context (``SamplerConfig(cache=True)``).
 
@@ -58,6 +60,7 @@ class Settings:
     block_length: int | None = None
     compile: bool = False
     order_noise: float = 0.0  # Gumbel noise on the ranking of both modes (shared_dlm.sampling.confidence)
+    tokens_per_step: int | None = None  # parallel modes: k tokens a step (``fixed``) instead of the threshold
 
 
 @dataclass
@@ -92,8 +95,14 @@ def _sync(device: torch.device) -> None:
 
 
 def mode_config(mode: str, steps: int, temperature: float, settings: Settings) -> SamplerConfig:
-    noise = settings.order_noise
-    strategy = Fixed(k=1, order_noise=noise) if mode == "one_per_step" else Threshold(settings.threshold, order_noise=noise)
+    """The sampler of a mode; ``steps`` bounds one token a step (the most masked positions of a row)."""
+    noise, k = settings.order_noise, settings.tokens_per_step
+    if mode == "one_per_step":
+        strategy = Fixed(k=1, order_noise=noise)
+    elif k is not None:
+        strategy, steps = Fixed(k=k, order_noise=noise), -(-steps // k)
+    else:
+        strategy = Threshold(settings.threshold, order_noise=noise)
     if settings.block_length:
         strategy = Blocks(strategy, settings.block_length)
     return SamplerConfig(

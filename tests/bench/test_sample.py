@@ -1,6 +1,7 @@
 """`dlm-bench sample` end to end on tiny random models built here: the report's shape and counts, never timings."""
 
 import json
+import math
 
 import pytest
 
@@ -60,10 +61,27 @@ def test_protein_benchmark_reports_pseudo_perplexity_and_motif_recovery(tmp_path
     assert report["settings"]["order_noise"] == ORDER_NOISE  # the protein app's own, unless told otherwise
 
 
+def test_protein_benchmark_with_k_tokens_a_step_commits_k_in_every_row(tmp_path, capsys, one_thread):
+    generator = tmp_path / "generator"
+    tiny_generator().save_pretrained(generator)
+    build_tokenizer().save_pretrained(generator)
+    main(["sample", "--task", "protein", "--device", "cpu", "--model", str(generator), "--scorer", "none",
+          "--num-inputs", "1", "--num", "2", "--tokens-per-step", "4", "--json"])  # fmt: skip
+    report = json.loads(capsys.readouterr().out)
+    free = report["modes"]["one_per_step"]["tokens"] // 2  # positions to fill in each of the 2 rows
+    assert report["modes"]["one_per_step"]["forwards_per_token"] == 1.0
+    for mode in ("parallel", "parallel_cache"):
+        assert report["modes"][mode]["forwards_per_token"] == pytest.approx(math.ceil(free / 4) / free)
+        assert report["modes"][mode]["quality"]["motif_recovery"] == 1.0
+    assert report["settings"]["tokens_per_step"] == 4
+
+
 def test_bad_arguments_are_explained(tmp_path):
     with pytest.raises(SystemExit, match="dlm-bench sample: .*nowhere"):
         main(["sample", "--task", "code", "--device", "cpu", "--model", str(tmp_path / "nowhere")])
     with pytest.raises(SystemExit, match="--num-inputs must be at least 1, got 0"):
         main(["sample", "--task", "protein", "--device", "cpu", "--num-inputs", "0"])
+    with pytest.raises(SystemExit, match="--tokens-per-step must be at least 1, got 0"):
+        main(["sample", "--task", "protein", "--device", "cpu", "--tokens-per-step", "0"])
     with pytest.raises(SystemExit, match="--order-noise must be a finite number >= 0, got -1.0"):
         main(["sample", "--task", "protein", "--device", "cpu", "--order-noise", "-1"])
