@@ -20,6 +20,7 @@ OUT=${OUT:?set OUT to the folder that the results go to}
 WORK=${WORK:-/tmp/dlm-device}
 REHEARSAL=${REHEARSAL:-}
 BENCHES=${BENCHES:-1}       # 0: only the GO training
+PAYLOAD=${PAYLOAD:-.payload}  # the protein data packed by prepare.sh (none: no GO training)
 GO_MAX_STEPS=${GO_MAX_STEPS:-}  # the GO run's schedule; default: what the budget holds at the measured step time
 DEVICE=${DEVICE:-$([ -n "$REHEARSAL" ] && echo cpu || echo cuda)}
 TAG=$([ -n "$REHEARSAL" ] && echo rehearsal || echo "$DEVICE")
@@ -84,8 +85,8 @@ for name in ['datasets', 'esm', 'Bio', 'tree_sitter', 'tree_sitter_python', 'fas
     except Exception as error:
         print('missing', name, type(error).__name__, error)
 "
-    if [ -d .payload ]; then
-        step payload 120 python3 -m bench.device.payload unpack .payload "$WORK/data"
+    if [ -d "$PAYLOAD" ]; then
+        step payload 120 python3 -m bench.device.payload unpack "$PAYLOAD" "$WORK/data"
     fi
 
     if [ "$BENCHES" = 0 ]; then
