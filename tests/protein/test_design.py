@@ -108,6 +108,18 @@ def test_esm_remasking_keeps_motifs_and_touches_only_generated_residues(generato
     assert all(d.sequence[2:7:4] == "HH" and d.sequence[3] == "E" for d in designs)
 
 
+@pytest.mark.parametrize("steps, per_step", [(7, 4), (None, 1)])
+def test_the_fixed_sampler_spreads_the_residues_over_the_steps_asked_for(generator_model, steps, per_step):
+    trace = Trace()
+    designs = design(LENGTH, ["3:HEXXH"], num=2, model=generator_model, scorer=None, sampler="fixed", steps=steps, trace=trace)
+    free = LENGTH - 3  # H, E and H are fixed
+    counts = [record.committed.sum(-1).tolist() for record in trace]
+    assert len(trace) == math.ceil(free / per_step)
+    assert all(row == [per_step, per_step] for row in counts[:-1])  # not one a step and the rest at the last
+    assert sum(row[0] for row in counts) == free
+    assert all(d.scores["motif_recovery"] == 1.0 for d in designs)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
