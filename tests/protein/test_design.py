@@ -120,6 +120,19 @@ def test_the_fixed_sampler_spreads_the_residues_over_the_steps_asked_for(generat
     assert all(d.scores["motif_recovery"] == 1.0 for d in designs)
 
 
+@pytest.mark.parametrize("sampler", ["ancestral", "fixed"])
+def test_cached_context_runs_most_steps_on_the_cache_and_keeps_every_motif(generator_model, sampler):
+    runs = {}
+    for cache in (False, True):
+        trace = Trace()
+        designs = design(LENGTH, ["3:HEXXH"], num=2, model=generator_model, scorer=None, sampler=sampler, steps=9,
+                         cache=cache, trace=trace)  # fmt: skip
+        runs[cache] = [record.cached for record in trace]
+        assert all(d.sequence[2:7:4] == "HH" and d.scores["motif_recovery"] == 1.0 for d in designs)
+    assert not any(runs[False])
+    assert runs[True][0] is False and sum(runs[True]) >= len(runs[True]) // 2  # a full forward every 4 steps
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

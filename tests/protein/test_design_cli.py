@@ -50,6 +50,18 @@ def test_design_json_lists_every_design(capsys, models):
         assert {"molecular_weight", "isoelectric_point", "gravy"} <= set(d["properties"])
 
 
+def test_design_cache_flag_reaches_the_sampler(capsys, models, monkeypatch):
+    import apps.protein.cli as cli
+
+    seen = []
+    real = cli.design
+    monkeypatch.setattr(cli, "design", lambda *a, **k: seen.append(k["cache"]) or real(*a, **k))
+    for flag in ([], ["--cache"]):
+        assert main(["design", "--length", "20", "--num", "2", "--steps", "5", "--json", *models, *flag]) == 0
+        assert len(json.loads(capsys.readouterr().out)) == 2
+    assert seen == [False, True]
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
