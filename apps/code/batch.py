@@ -97,13 +97,14 @@ class BatchInfiller:
         sampler: str = "confidence",
         syntax_remask: bool = True,
         block_length: int | None = DEFAULT_BLOCK_LENGTH,
+        cache: bool = False,
     ):
         tokenizer = loaded.tokenizer
         if tokenizer is None or getattr(tokenizer, "eoi_token_id", None) is None:
             raise ValueError(f"the model at {loaded.path} has no code tokenizer with <eoi> beside it")
         self.loaded, self.tokenizer, self.model = loaded, tokenizer, loaded.model
         self.spec = loaded.model.spec
-        self.syntax_remask = syntax_remask
+        self.syntax_remask, self.cache = syntax_remask, cache
         self.strategy = hole_strategy(sampler, block_length)  # an unknown sampler fails here, before serving
         self.most_slots = trained_slots(loaded.path, self.spec.max_len)
         self.device = next(loaded.model.parameters()).device
@@ -160,7 +161,7 @@ class BatchInfiller:
         canvas = self._stack(plans)
         remasker = _RowsRemasker([(p.rows, p.made.canvas.shape[1], self._remasker(p)) for p in plans])
         config = SamplerConfig(
-            steps=max(p.steps for p in plans), strategy=self.strategy, temperature=temperatures.pop()
+            steps=max(p.steps for p in plans), strategy=self.strategy, temperature=temperatures.pop(), cache=self.cache
         )
         generator = torch.Generator(device=self.device).manual_seed(plans[0].request.seed)
         out = generate(self.model, canvas, config, remasker=remasker if self.syntax_remask else None, generator=generator)

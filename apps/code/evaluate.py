@@ -85,6 +85,7 @@ def evaluate_humaneval(
     syntax_remask: bool = True,
     block_length: int | None = DEFAULT_BLOCK_LENGTH,
     temperature: float = 0.5,
+    cache: bool = False,
     seed: int = 0,
     device: str = "cpu",
     workers: int = 2,
@@ -117,6 +118,7 @@ def evaluate_humaneval(
             syntax_remask=syntax_remask,
             block_length=block_length,
             temperature=temperature,
+            cache=cache,
             seed=seed,
             device=device,
         )

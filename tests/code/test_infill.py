@@ -123,6 +123,17 @@ def test_blocks_fill_the_hole_left_to_right(loaded):
         infill(PREFIX, SUFFIX, model=loaded, block_length=-1)
 
 
+def test_cached_context_fills_the_hole_on_cached_steps(loaded):
+    runs = {}
+    for cache in (False, True):
+        records = []
+        candidates = infill(PREFIX, SUFFIX, model=loaded, cache=cache, trace=records.append, **FAST)
+        assert candidates and all(isinstance(c.text, str) for c in candidates)
+        runs[cache] = [r.cached for r in records]
+    assert not any(runs[False])
+    assert runs[True][0] is False and any(runs[True])
+
+
 def test_long_context_is_cut_with_a_warning_and_big_holes_are_refused(tmp_path, tokenizer):
     small = load(tiny_model_folder(tmp_path / "small", tokenizer, max_len=48))
     long_prefix = "".join(f"x{i} = {i}\n" for i in range(60)) + "y = "

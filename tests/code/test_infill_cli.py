@@ -36,6 +36,18 @@ def test_infill_json_lists_the_candidates(folder, source, capsys):
         assert c["score"] is None or isinstance(c["score"], float)
 
 
+def test_infill_cache_flag_reaches_the_sampler(folder, source, capsys, monkeypatch):
+    infill_module = importlib.import_module("apps.code.infill")  # `apps.code.infill` is also the function
+
+    seen = []
+    real = infill_module.infill
+    monkeypatch.setattr(infill_module, "infill", lambda *a, **k: seen.append(k["cache"]) or real(*a, **k))
+    for flag in ([], ["--cache"]):
+        assert main(["infill", str(source), "--model", str(folder), "--json", *FAST, *flag]) == 0
+        assert json.loads(capsys.readouterr().out)["candidates"]
+    assert seen == [False, True]
+
+
 def test_infill_prints_the_file_with_the_best_candidate(folder, source, capsys):
     assert main(["infill", str(source), "--model", str(folder), "--no-syntax-remask", *FAST]) == 0
     printed = capsys.readouterr().out

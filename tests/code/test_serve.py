@@ -138,6 +138,21 @@ def test_a_batch_gives_each_request_what_it_gets_alone(tiny):
     assert isinstance(bad[0], ValueError) and "max_tokens" in str(bad[0]) and len(bad[1].choices) == 1
 
 
+def test_a_cached_infiller_samples_with_the_cache(tiny, monkeypatch):
+    import apps.code.batch as batch
+    from apps.code.cli import build_parser
+
+    configs = []
+    real = batch.generate
+    monkeypatch.setattr(batch, "generate", lambda model, canvas, config, **k: configs.append(config) or real(model, canvas, config, **k))
+    cached = BatchInfiller(tiny.loaded, cache=True)
+    filled = cached.run([FillRequest("x = ", "\n", max_tokens=8, seed=3), FillRequest("def f(a):\n    return ", "\n", max_tokens=16)])
+    assert [len(f.choices) for f in filled] == [1, 1]
+    tiny.run([FillRequest("x = ", "\n", max_tokens=8, seed=3)])
+    assert [c.cache for c in configs] == [True, False]
+    assert build_parser().parse_args(["serve", "--cache"]).cache and not build_parser().parse_args(["serve"]).cache
+
+
 def test_a_full_queue_answers_503_with_retry_after_and_stays_up(tiny):
     app = create_app(Slow(tiny, 1.0), ServeConfig(model_name="tiny", max_queue=1, max_batch_rows=1, max_wait_ms=0))
     with Running(app) as server:
