@@ -11,7 +11,8 @@
 # Every step has its own time limit inside BUDGET seconds (default 540), so that one that hangs or fails costs
 # its own minutes only; the GO training gets what is left. What comes back under $OUT (at most 8 files):
 # log.txt, forward-cuda.json, forward-large-cuda.json, sample-code-cuda.json, sample-protein-cuda.json,
-# serve-code-cuda.json and go-model-cuda.tar (the model folder, bf16, with the run's metrics.jsonl). BENCHES=0
+# sample-protein-k4-cuda.json (four residues a step, the protein app's fast setting), serve-code-cuda.json and
+# go-model-cuda.tar (the model folder, bf16, with the run's metrics.jsonl). BENCHES=0
 # skips the benches, GO_MAX_STEPS fixes the GO schedule (a rehearsal of the stop-by-time path sets it high).
 set -u
 START=$(date +%s)
@@ -96,12 +97,14 @@ for name in ['datasets', 'esm', 'Bio', 'tree_sitter', 'tree_sitter_python', 'fas
             --heads 2 --seconds 0.3
         bench sample-code 300 sample --task code --device "$DEVICE" --num-inputs 1 --num 1
         bench sample-protein 300 sample --task protein --device "$DEVICE" --num-inputs 1 --num 2
+        bench sample-protein-k4 300 sample --task protein --device "$DEVICE" --num-inputs 1 --num 2 --tokens-per-step 4
         bench serve-code 300 serve --device "$DEVICE" --requests 3 --concurrency 1 2
     else
         bench forward 90 forward --device "$DEVICE" --batch 1 8 64 256 1024
         bench forward-large 60 forward --device "$DEVICE" --hidden 1024 --layers 12 --heads 16 --batch 64 256 --seconds 2
         bench sample-code 120 sample --task code --device "$DEVICE"
         bench sample-protein 120 sample --task protein --device "$DEVICE"
+        bench sample-protein-k4 90 sample --task protein --device "$DEVICE" --tokens-per-step 4
         bench serve-code 120 serve --device "$DEVICE" --requests 64 --concurrency 1 16 --threads 4
     fi
 
