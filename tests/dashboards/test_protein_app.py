@@ -15,7 +15,7 @@ TIMEOUT = 120  # seconds a run may take on a busy CPU
 MOTIFS = "5:HEXXH\n20-35:GGSG"
 WIDGETS = {
     "length": "number_input", "motifs": "text_area", "remask": "number_input", "forbid": "multiselect",
-    "sampler": "selectbox", "order_noise": "number_input",
+    "sampler": "selectbox", "order_noise": "number_input", "steps": "number_input", "cache": "checkbox",
 }  # fmt: skip
 
 
@@ -138,6 +138,23 @@ def test_the_order_noise_reaches_design_for_a_confidence_ordered_sampler_only(pr
         design(at)
     assert not at.error and at.dataframe
     assert seen == [(sampler, passed)]  # ancestral has no ranking: design's refusal is never reached
+
+
+def test_cached_context_and_fewer_steps_reach_design(protein_model):
+    design_module = importlib.import_module("apps.protein.design")
+    seen = []
+    real = design_module.design
+
+    def spy(*args, **kwargs):
+        seen.append((kwargs["steps"], kwargs["cache"]))
+        return real(*args, **kwargs)
+
+    at = page(protein_model, "none", sampler="fixed", steps=10, cache=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(design_module, "design", spy)
+        design(at)
+    assert not at.error and (at.dataframe[0].value["motif_recovery"] == 1.0).all()
+    assert seen == [(10, True)]
 
 
 def test_a_generator_too_short_for_the_length(protein_model, protein_scorer):
