@@ -149,9 +149,9 @@ def design(
 
     ``model``: a registered name, a folder of a generator trained with the protein tokenizer, or a loaded
     one. ``scorer``: an ESM-2 (``scoring.load_esm`` sources, or a ``Scorer``), None to skip ESM scoring.
-    ``steps`` defaults to one step per generated residue; fewer
-    steps commit several residues a step (``fixed``: the same number each step). ``forbid`` removes residues at non-motif
-    positions; ``allowed_at`` maps 1-based positions to their allowed residues. ``esm_remask``: a
+    ``steps`` defaults to one step per generated residue; fewer steps commit several residues a step
+    (``fixed``: the same number each step). ``forbid`` removes residues at non-motif positions;
+    ``allowed_at`` maps 1-based positions to their allowed residues. ``esm_remask``: a
     log-probability threshold for ``EsmRemasker`` (needs the scorer). ``reference``: natural sequences
     for ``embedding_similarity``. ``go``: GO term ids to design for (needs a GO-conditioned generator;
     with the default ``model``, ``"protein-go"`` is used); ``guidance``: the classifier-free guidance
