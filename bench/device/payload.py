@@ -3,8 +3,9 @@
 A device call carries the tracked tree (about 44.5 MB, most of it the shipped models), the wheels the image lacks
 and whatever else fits under 64 MiB: a random part of the training split as xz-compressed JSON lines, in
 independent xz streams of ``CHUNK`` proteins so that packing stops at a byte budget; a part of the validation
-split for the trainer's held-out figure (never trained on); and the GO graph cut to the relations that
-``GoGraph`` propagates along, with the names of the shipped vocabulary's terms. Unpacking writes a
+split for the trainer's held-out figure (never trained on); and the GO graph cut to the edges that
+``GoGraph`` propagates along (``is_a`` and ``part_of``, both written as ``is_a``), with the names of the shipped
+vocabulary's terms. Unpacking writes a
 ``save_to_disk`` dataset with ``train`` and ``validation`` splits, which every trainer takes as ``--data``,
 and a GO folder to point ``$DLM_GO_DIR`` at.
 
@@ -38,19 +39,16 @@ def pack(data: Path, out: Path, budget_bytes: int, valid_count: int = 500, seed:
     ``budget_bytes`` together with the rest of the payload. Returns the manifest."""
     import datasets
 
-    from apps.protein.go import GO_DIR, GO_ID, PROPAGATED, VOCABULARY_FILE
+    from apps.protein.go import GO_DIR, VOCABULARY_FILE, GoGraph
 
     go_dir = Path(go_dir or GO_DIR)
     vocabulary = Path(vocabulary or Path(__file__).resolve().parents[2] / "apps/protein/models/go" / VOCABULARY_FILE)
     out.mkdir(parents=True, exist_ok=True)
     corpus = datasets.load_from_disk(str(data))
 
-    kept = []
-    with open(go_dir / "goGraph.txt", encoding="utf-8") as handle:
-        for line in handle:
-            fields = line.rstrip("\n").split("\t")
-            if len(fields) >= 4 and fields[3] in PROPAGATED and GO_ID.match(fields[0]) and GO_ID.match(fields[1]):
-                kept.append(line if line.endswith("\n") else line + "\n")
+    # the edges GoGraph propagates along, as it reads them, each written back as is_a (it treats both alike)
+    kept = [f"{parent}\t{child}\t1\tis_a\n" for child, parents in sorted(GoGraph.load(go_dir).parents.items())
+            for parent in sorted(parents)]  # fmt: skip
     graph = lzma.compress("".join(kept).encode(), preset=9 | lzma.PRESET_EXTREME)
     terms = json.loads(vocabulary.read_text())["terms"]
     names = lzma.compress("".join(f"{t['id']}\t{t['name']}\n" for t in terms).encode(), preset=9)
