@@ -150,7 +150,7 @@ def design(
     ``model``: a registered name, a folder of a generator trained with the protein tokenizer, or a loaded
     one. ``scorer``: an ESM-2 (``scoring.load_esm`` sources, or a ``Scorer``), None to skip ESM scoring.
     ``steps`` defaults to one step per generated residue; fewer steps commit several residues a step
-    (``fixed``: the same number each step). ``forbid`` removes residues at non-motif positions;
+    (``fixed``: spread evenly over the steps). ``forbid`` removes residues at non-motif positions;
     ``allowed_at`` maps 1-based positions to their allowed residues. ``esm_remask``: a
     log-probability threshold for ``EsmRemasker`` (needs the scorer). ``reference``: natural sequences
     for ``embedding_similarity``. ``go``: GO term ids to design for (needs a GO-conditioned generator;
@@ -196,8 +196,6 @@ def design(
     canvas = _canvas(placements, spec, device, prefix)
     free = int(canvas.masked(spec.mask_id).sum(-1).max())
     options = _order_options(sampler, order_noise)
-    if sampler == "fixed" and steps is not None and steps >= 1:  # k residues a step, so that `steps` steps fill the
-        options["k"] = max(-(-free // steps), 1)  # canvas, not one a step and the rest all at the last
     strategy = _people(make_strategy, sampler, **options)
     weight = None if not go else 1.0 if guidance is None else float(guidance)
     config = SamplerConfig(

@@ -7,7 +7,8 @@ regions start at different places (holes behind prefixes of different lengths in
 by block through their own region. With a schedule-based inner strategy (confidence, ancestral, remdm) the
 steps are shared evenly between the blocks of the row that has the most. With an adaptive one
 (threshold, factor, fixed) each row's current block is its leftmost block that still holds a mask, so a
-block takes as few steps as the confidences allow (Fast-dLLM, Wu et al. 2025). Positions before the
+block takes as few steps as the confidences allow (Fast-dLLM, Wu et al. 2025); it is told the steps left
+over the blocks left as its own budget (what `fixed` spreads a block over when k a step would not finish). Positions before the
 current block that were sent back to the mask (by a remasker) stay candidates, so they are filled again.
 """
 
@@ -38,10 +39,15 @@ class Blocks(Strategy):
         """Candidates (B, L) up to the end of the current block, the step within it and its step count."""
         free = masked | generated  # (B, L): the positions a sampler fills (not fixed, not padding)
         block = (free.long().cumsum(-1) - 1) // self.length  # (B, L): each free position's block in its row
-        if self.inner.adaptive:  # each row's leftmost block with a mask; the inner strategy counts no steps
+        if self.inner.adaptive:  # each row's leftmost block with a mask
             big = torch.iinfo(block.dtype).max
             current = torch.where(masked, block, big).min(-1, keepdim=True).values  # (B, 1)
-            return free & (block <= current), step, num_steps
+            # the steps left, shared between the blocks that still hold a mask (in the row with most): the
+            # inner strategy's budget for this block, so that `fixed` spreads a hole over the steps it is given
+            pending = torch.zeros(block.shape[0], int(block.max()) + 2, dtype=torch.bool, device=block.device)
+            pending.scatter_(1, torch.where(masked, block, -1) + 1, True)
+            left = max(int(pending[:, 1:].sum(-1).max()), 1)
+            return free & (block <= current), 0, max((num_steps - step) // left, 1)
         count = int(block[free].max()) + 1 if free.any() else 1  # the most blocks any row has
         if num_steps < count:
             raise ValueError(f"{num_steps} steps cannot cover {count} blocks of {self.length}: give more steps")

@@ -6,8 +6,10 @@ each step makes progress. Its factor-based variant rests on the paper's theorem 
 decoding of n tokens agrees with sequential decoding when each has confidence above 1 - eps with
 (n + 1) eps <= 1: with the candidates' confidences sorted c_1 >= c_2 >= ..., commit the largest n with
 (n + 1)(1 - c_n) < f. The model-free baseline commits a fixed number k of the most confident positions per
-step. All three are adaptive: they stop when nothing is left, so `SamplerConfig.steps` only bounds them
-(the last step still commits everything).
+step, or more when the steps left could not take the masked positions k at a time: then it spreads them
+evenly over those steps (as LLaDA's schedule does), rather than leaving the rest for the last step. All three
+are adaptive: they stop when nothing is left, so `SamplerConfig.steps` only bounds them (the last step still
+commits everything).
 
 ``order_noise`` (confidence.py) chooses the position a step commits when the rule itself commits none
 (threshold, factor: their "at least one"), or every position (fixed), by noisy confidence; the positions
@@ -24,6 +26,7 @@ from torch import Tensor
 from shared_dlm.sampling.base import (
     StepState,
     Strategy,
+    even_share,
     register_strategy,
     top_k_per_row,
 )
@@ -93,5 +96,5 @@ class Fixed(Strategy):
 
     def commit(self, state: StepState) -> Tensor:
         score = confidence(state.probs, state.x0, "prob")
-        k = torch.full((score.shape[0],), self.k, dtype=torch.long, device=score.device)
+        k = even_share(state).clamp_min(self.k)  # (B,): k, or the even share when k a step would not finish
         return top_k_per_row(ranking(score, state, self.order_noise), state.masked, k)

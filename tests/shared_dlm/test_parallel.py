@@ -81,6 +81,20 @@ def test_fixed_k_takes_the_masked_count_over_k_steps():
     assert [int(r.committed[0].sum()) for r in trace] == [5, 5, 2]
 
 
+def test_fixed_with_fewer_steps_than_k_a_step_needs_spreads_the_rest_evenly():
+    trace = Trace()  # 12 masked, 4 steps: three a step, not one a step and nine at the last
+    generate(MODEL, Canvas.blank(2, 12, SPEC), SamplerConfig(steps=4, strategy=Fixed(1)), trace=trace)
+    assert [r.committed.sum(-1).tolist() for r in trace] == [[3, 3]] * 4
+    trace = Trace()  # 10 masked, 4 steps: the even share, recomputed each step
+    generate(MODEL, Canvas.blank(1, 10, SPEC), SamplerConfig(steps=4, strategy=Fixed(1)), trace=trace)
+    assert [int(r.committed.sum()) for r in trace] == [3, 3, 2, 2]
+    trace = Trace()  # in blocks: 6 steps over three blocks of four, two steps a block
+    generate(MODEL, Canvas.blank(2, 12, SPEC), SamplerConfig(steps=6, strategy=Blocks(Fixed(1), 4)), trace=trace)
+    assert [r.committed.sum(-1).tolist() for r in trace] == [[2, 2]] * 6
+    blocks = [{p // 4 for _, p in r.committed.nonzero().tolist()} for r in trace]
+    assert blocks == [{0}, {0}, {1}, {1}, {2}, {2}]
+
+
 def test_a_threshold_of_zero_fills_everything_in_one_step_and_blocks_in_one_step_each():
     trace = Trace()
     generate(MODEL, Canvas.blank(2, 12, SPEC), SamplerConfig(steps=12, strategy=Threshold(0.0)), trace=trace)
