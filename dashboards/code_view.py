@@ -8,6 +8,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import torch
+from torch import Tensor
+
 from apps.code.grammars import find_errors, get_grammar, grammar_for_path
 from apps.code.infill import FILL, Candidate
 from shared_dlm import StepRecord
@@ -113,28 +116,38 @@ class Replay:
     steps: tuple[Step, ...]
 
 
+def _hole(free: Tensor, lead: int) -> Tensor:
+    """The hole's positions in a row: its free slots (L,) bool, after ``lead`` fixed ones."""
+    positions = free.nonzero()[:, 0]
+    start = int(positions[0]) if len(positions) else 0
+    return torch.cat([torch.arange(start - lead, start), positions])
+
+
 def replay(records: Sequence[StepRecord], candidate: Candidate, tokenizer) -> Replay:
     """The replay of the batch row that made ``candidate`` (``infill`` returns texts, not rows: the row is
-    the one whose final hole reads as the candidate, with its slots, length and score)."""
-    mask, eoi = tokenizer.mask_token_id, tokenizer.eoi_token_id
+    the one whose final hole reads as the candidate, with its slots, length and score). The hole's slots are
+    its free ones, after the ``candidate.lead`` slots that hold whitespace healed from the prefix."""
+    mask, eoi, lead = tokenizer.mask_token_id, tokenizer.eoi_token_id, candidate.lead
     free = records[0].committed | (records[0].ids == mask)  # (B, L): the rows' free hole slots
     final = records[-1]
     best, row = math.inf, None
     for b in range(free.shape[0]):
-        positions = free[b].nonzero()[:, 0]
+        positions = _hole(free[b], lead)
         if len(positions) != candidate.slots:
             continue
         tokens = final.ids[b, positions].tolist()
         length = tokens.index(eoi) if eoi in tokens else len(tokens)
-        if length != candidate.length or tokenizer.decode(tokens[:length], skip_special_tokens=True) != candidate.text:
+        text = tokenizer.decode(tokens[:length], skip_special_tokens=True)
+        healed, rest = text[: len(text) - len(candidate.text)], text[len(text) - len(candidate.text) :]
+        if length != candidate.length or rest != candidate.text or healed.strip():
             continue
-        score = float(final.logp[b, positions[:length]].mean()) if length else math.nan
+        score = float(final.logp[b, positions[lead:length]].mean()) if length > lead else math.nan
         gap = 0.0 if math.isnan(score) and math.isnan(candidate.score) else abs(score - candidate.score)
         if gap < best:
             best, row = gap, b
     if row is None:
         raise ValueError(f"no row of the trace made the candidate {candidate.text!r}")
-    positions = free[row].nonzero()[:, 0]
+    positions = _hole(free[row], lead)
     steps = []
     for record in records:
         ids = record.ids[row, positions].tolist()

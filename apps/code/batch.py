@@ -187,7 +187,7 @@ class BatchInfiller:
 
     def _remasker(self, plan: Planned):
         request = plan.request
-        return hole_remasker(request.prefix, request.suffix, request.language, self.tokenizer, plan.made.hole)
+        return hole_remasker(plan.made.prefix, request.suffix, request.language, self.tokenizer, plan.made.hole)
 
     def _choices(self, plan: Planned, out: Canvas) -> Filled:
         request, made = plan.request, plan.made

@@ -167,12 +167,15 @@ def fill_file(args: argparse.Namespace) -> int:
 def evaluate(args: argparse.Namespace) -> int:
     from apps.code.evaluate import evaluate_humaneval
 
-    report = evaluate_humaneval(args.mode, limit=args.limit, sample=args.sample, **_sampling(args))
+    report = evaluate_humaneval(
+        args.mode, limit=args.limit, sample=args.sample, cursor_after_indent=args.after_indent, **_sampling(args)
+    )
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
     print(
-        f"HumanEval {report['mode']} infilling, {report['selection']} tasks, {report['model']} ({report['seconds']} s)"
+        f"HumanEval {report['mode']} infilling, {report['selection']} tasks, holes starting {report['hole_starts']}, "
+        f"{report['model']} ({report['seconds']} s)"
     )
     rows = [("model", report), *report["baselines"].items()]
     print(f"{'':20}{'pass@1':>8}{'exact':>8}{'parses':>8}{'blank':>8}")
@@ -307,6 +310,11 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--limit", type=_positive, default=None, help="only the first N tasks")
     which.add_argument(
         "--sample", type=_positive, default=None, help="N tasks drawn across all problems (seeded by --seed)"
+    )
+    humaneval.add_argument(
+        "--after-indent",
+        action="store_true",
+        help="start each hole after its first line's indentation, where an editor's cursor sits on a new line",
     )
     _add_sampling(humaneval)
     humaneval.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -19,7 +19,7 @@ from pathlib import Path
 from apps.code.grammars import parses
 from apps.code.infill import DEFAULT_BLOCK_LENGTH, DEFAULT_MODEL, infill, resolve_model
 from apps.code.sandbox import pass_at_1
-from apps.code.tasks import InfillTask, infill_tasks
+from apps.code.tasks import InfillTask, after_indent, infill_tasks
 from shared_dlm import Loaded
 
 LANGUAGE = "python"
@@ -66,8 +66,11 @@ def pass_baseline(task: InfillTask) -> str:
 
 
 def copy_previous_line(task: InfillTask) -> str:
-    """The line before the hole, repeated."""
-    return task.prefix.splitlines(keepends=True)[-1]
+    """The line before the hole, repeated (after the cursor's indentation, if the hole starts there)."""
+    lines = task.prefix.splitlines(keepends=True)
+    if len(lines) > 1 and not lines[-1].strip(" \t"):  # the prefix ends in the hole's line's indentation
+        return lines[-2].lstrip(" \t")
+    return lines[-1]
 
 
 BASELINES = {"pass": pass_baseline, "copy_previous_line": copy_previous_line}
@@ -89,9 +92,11 @@ def evaluate_humaneval(
     seed: int = 0,
     device: str = "cpu",
     workers: int = 2,
+    cursor_after_indent: bool = False,
 ) -> dict:
     """The model's scores on the first ``limit`` tasks of a mode (or on ``sample`` tasks drawn across all
-    problems with ``seed``, kept in the fixed order), with the baselines' on the same tasks."""
+    problems with ``seed``, kept in the fixed order), with the baselines' on the same tasks.
+    ``cursor_after_indent``: each hole starts after its first line's indentation (``tasks.after_indent``)."""
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
     if sample is not None and sample < 1:
@@ -103,6 +108,8 @@ def evaluate_humaneval(
         chosen = sorted(random.Random(seed).sample(range(len(tasks)), sample))
         tasks = [tasks[i] for i in chosen]
     tasks = tasks[:limit]
+    if cursor_after_indent:
+        tasks = [after_indent(task) for task in tasks]
     started = time.monotonic()
     loaded = resolve_model(model, device)
     middles = []
@@ -132,6 +139,7 @@ def evaluate_humaneval(
         "mode": mode,
         "model": str(loaded.path),
         "tasks": len(tasks),
+        "hole_starts": "after the indentation" if cursor_after_indent else "at the line",
         "selection": f"a sample of {len(tasks)} (seed {seed})" if sample is not None else f"the first {len(tasks)}",
         **scores.as_dict(),
         "seconds": round(seconds, 1),

@@ -14,6 +14,14 @@ its tail with ``<eoi>`` (unused slots are the surest prediction), and the sweep 
 hole's start, leaving blank middles. The first slot never holds ``<eoi>`` (``min_tokens``): no training
 middle is empty.
 
+Whitespace that the prefix ends in (the cursor after a line's indentation, or after ``return ``) is moved
+into the hole (``heal_whitespace``, token healing as in Microsoft's guidance library): tokenized alone it
+makes tokens the model rarely saw before a hole (an 8-space run, a lone space), while the byte-level BPE of
+the whole line puts it in front of the next word (7 spaces, then `` return``), which is what line holes
+look like in training. The hole's first slots are fixed to the whitespace's own tokens and the next slot
+may only hold a token that starts with the rest of it and then code, so every candidate still continues the
+prefix as given; the whitespace is taken off the candidate's text again.
+
 A row's candidate is its hole read up to the first ``<eoi>`` (what follows an ``<eoi>`` is discarded, and
 the remasker is shown the row that way too). Candidates are ranked by ``apps.code.syntax.rank_key``: blank
 ones (empty or whitespace only) last, those whose spliced file parses first, then by score, the mean
@@ -23,6 +31,7 @@ scores NaN). Equal texts are kept once, and the best ``num`` of all rows are ret
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import warnings
@@ -62,8 +71,9 @@ class Candidate:
     text: str  # the middle, to put between prefix and suffix
     parses: bool  # prefix + text + suffix parses with the language's grammar
     score: float  # mean log-probability of its tokens under the model (NaN when empty)
-    length: int  # its tokens
+    length: int  # the hole slots it fills (with a healed prefix, the whitespace's tokens too)
     slots: int  # hole slots of the row that made it
+    lead: int = 0  # the first of them, fixed to the whitespace healed from the prefix
 
 
 class ContextTruncatedWarning(UserWarning):
@@ -159,14 +169,56 @@ def hole_lengths(lengths, window: int, most: int) -> list[int]:
     return lengths
 
 
+@dataclass(frozen=True)
+class Healing:
+    """The whitespace a prefix ends in, moved into the hole: see the module docstring."""
+
+    prefix: str  # the prefix without it: what the canvas holds before the hole
+    whitespace: str  # what was taken off, the start of every candidate's text
+    lead: list[int]  # the hole's first slots, fixed: the tokens of the whitespace but its last piece
+    next_allowed: Tensor  # (V,) bool: what the slot after them may hold (the rest of the whitespace, then code; <eoi>)
+
+
+@functools.lru_cache(maxsize=8)
+def _continues(tokenizer, rest: str) -> Tensor:
+    """(len(tokenizer),) bool: the tokens whose text is ``rest`` and then a character that is not whitespace
+    (nor part of one: a lone byte of a longer UTF-8 character decodes to U+FFFD and could end up whitespace)."""
+    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+    return torch.tensor([t.startswith(rest) and t[len(rest) :][:1].strip() not in ("", "\ufffd") for t in texts])
+
+
+def heal_whitespace(tokenizer, prefix: str, vocab_size: int) -> Healing | None:
+    """The healing of a prefix that ends in spaces or tabs, or None (nothing to heal, or a tokenization that
+    does not split as expected)."""
+    whitespace = prefix[len(prefix.rstrip(" \t")) :]
+    if not whitespace:
+        return None
+    ids = tokenizer(whitespace + "x", add_special_tokens=False)["input_ids"]
+    lead_text = tokenizer.decode(ids[:-1])
+    rest = whitespace[len(lead_text) :]
+    if not whitespace.startswith(lead_text) or tokenizer.decode(ids[-1:]) != rest + "x":
+        return None
+    next_allowed = hole_vocabulary(tokenizer, vocab_size)
+    next_allowed[: len(tokenizer)] &= _continues(tokenizer, rest)
+    next_allowed[tokenizer.eoi_token_id] = True  # an empty middle, where the caller allows one (min_tokens)
+    return Healing(prefix[: len(prefix) - len(whitespace)], whitespace, ids[:-1], next_allowed)
+
+
 @dataclass
 class HoleCanvas:
     """The batched canvas of one hole: ``num`` rows for each length tried, all laid out alike."""
 
     canvas: Canvas  # (B, L): fixed context, the hole's free slots masked, the slots past a row's length <eoi>
     hole: slice  # the hole's positions, the same in every row
-    lengths: list[int]  # (B,) free slots of each row
+    lengths: list[int]  # (B,) slots of each row, its healing's lead included
     truncated: bool  # far context was left out to fit the window
+    prefix: str  # the text before the hole on the canvas: the prefix, healed
+    healing: Healing | None = None  # the prefix's trailing whitespace, moved into the hole
+
+    @property
+    def lead(self) -> int:
+        """The hole's first slots, fixed to the healed whitespace."""
+        return len(self.healing.lead) if self.healing else 0
 
 
 def hole_canvas(
@@ -180,15 +232,22 @@ def hole_canvas(
     min_tokens: int = 1,
 ) -> HoleCanvas:
     """The canvas that tries every length of ``lengths`` (each fitting the window) ``num`` times. The first
-    ``min_tokens`` slots may not hold ``<eoi>``: a middle has at least one token, as in every training example."""
+    ``min_tokens`` slots may not hold ``<eoi>``: a middle has at least one token, as in every training example.
+    Whitespace at the end of ``prefix`` is healed (``heal_whitespace``) when the fewest slots tried leave room."""
     if not 0 <= min_tokens <= min(lengths):
         raise ValueError(f"min_tokens must lie between 0 and the fewest slots tried ({min(lengths)}), got {min_tokens}")
+    healing = heal_whitespace(tokenizer, prefix, spec.vocab_size)
+    if healing is not None and len(healing.lead) + max(min_tokens, 1) > min(lengths):
+        healing = None
+    lead = healing.lead if healing else []
     slots = max(lengths)
-    context = fit_context(tokenizer, prefix, suffix, spec.max_len - slots)
+    context = fit_context(tokenizer, healing.prefix if healing else prefix, suffix, spec.max_len - slots)
     start = len(context.prefix)
     rows = [n for n in lengths for _ in range(num)]
     free = torch.arange(slots)[None, :] < torch.tensor(rows)[:, None]  # (B, slots)
     hole_ids = torch.where(free, spec.mask_id, tokenizer.eoi_token_id)
+    hole_ids[:, : len(lead)] = torch.tensor(lead, dtype=torch.long)
+    free[:, : len(lead)] = False
     before = torch.tensor(context.prefix, dtype=torch.long).expand(len(rows), -1)
     after = torch.tensor(context.suffix, dtype=torch.long).expand(len(rows), -1)
     ids = torch.cat([before, hole_ids, after], dim=1)  # (B, L)
@@ -196,9 +255,12 @@ def hole_canvas(
     fixed = torch.ones_like(ids, dtype=torch.bool)
     fixed[:, hole] = ~free
     allowed = hole_vocabulary(tokenizer, spec.vocab_size).repeat(ids.shape[1], 1)  # (L, V)
-    allowed[start : start + min_tokens, tokenizer.eoi_token_id] = False
+    first = start + len(lead)  # the first free slot
+    allowed[first : first + min_tokens, tokenizer.eoi_token_id] = False
+    if healing is not None:
+        allowed[first] &= healing.next_allowed
     canvas = Canvas(ids.to(device), fixed.to(device), allowed.to(device))
-    return HoleCanvas(canvas, hole, rows, context.truncated)
+    return HoleCanvas(canvas, hole, rows, context.truncated, healing.prefix if healing else prefix, healing)
 
 
 def infill(
@@ -245,7 +307,7 @@ def infill(
             ContextTruncatedWarning,
             stacklevel=2,
         )
-    remasker = hole_remasker(prefix, suffix, language, tokenizer, hole) if syntax_remask else None
+    remasker = hole_remasker(made.prefix, suffix, language, tokenizer, hole) if syntax_remask else None
     steps = max(lengths) + SPARE_STEPS if steps is None else steps
     strategy = hole_strategy(sampler, block_length, max(lengths), steps)
     config = SamplerConfig(steps=steps, strategy=strategy, temperature=temperature, cache=cache)
@@ -274,14 +336,17 @@ def ranked_candidates(
     made: HoleCanvas, out: Canvas, tokenizer, prefix: str, suffix: str, language: str
 ) -> list[Candidate]:
     """Every row's candidate of a filled hole canvas, best first (``rank_key``; ties keep row order)."""
-    eoi = tokenizer.eoi_token_id
+    eoi, lead = tokenizer.eoi_token_id, made.lead
+    whitespace = made.healing.whitespace if made.healing else ""
     candidates = []
     for row, n in enumerate(made.lengths):
         tokens = out.ids[row, made.hole][:n].tolist()
-        length = tokens.index(eoi) if eoi in tokens else n
-        text = tokenizer.decode(tokens[:length], skip_special_tokens=True)
-        score = float(out.logp[row, made.hole][:length].mean()) if length else math.nan
-        candidates.append(Candidate(text, parses(prefix + text + suffix, language), score, length, n))
+        end = tokens.index(eoi) if eoi in tokens else n
+        text = tokenizer.decode(tokens[:end], skip_special_tokens=True)
+        assert text.startswith(whitespace), "a healed hole starts with the whitespace taken off its prefix"
+        text = text[len(whitespace) :]
+        score = float(out.logp[row, made.hole][lead:end].mean()) if end > lead else math.nan
+        candidates.append(Candidate(text, parses(prefix + text + suffix, language), score, end, n, lead))
     return sorted(candidates, key=candidate_rank, reverse=True)
 
 

@@ -14,11 +14,14 @@ then by first masked line, then by last masked line. Ids name the masked lines: 
 is the public ``SingleLineInfilling/HumanEval/0/L3``, ``HumanEval/0/multi-line/1-4`` the public
 ``MultiLineInfilling/HumanEval/0/L1_L4``. Unlike the public files, the middle here keeps its newline, so that
 ``prefix + middle + suffix`` is the prompt followed by the canonical solution.
+
+``after_indent`` moves a hole's start past its first line's indentation, where an editor's cursor sits on a
+new line: the same program, the indentation given in the prefix (the benchmark's holes start at the line).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from apps.code.humaneval import Problem, load_problems
@@ -76,6 +79,12 @@ def _task(problem: Problem, lines: list[str], mode: str, first: int, last: int) 
         first_line=first,
         last_line=last,
     )
+
+
+def after_indent(task: InfillTask) -> InfillTask:
+    """The task with its first line's indentation moved from the middle to the end of the prefix."""
+    indent = task.middle[: len(task.middle) - len(task.middle.lstrip(" \t"))]
+    return replace(task, prefix=task.prefix + indent, middle=task.middle[len(indent) :])
 
 
 def infill_tasks(mode: str, problems: list[Problem] | None = None, path: Path | None = None) -> list[InfillTask]:

@@ -8,8 +8,9 @@ by block through their own region. With a schedule-based inner strategy (confide
 steps are shared evenly between the blocks of the row that has the most. With an adaptive one
 (threshold, factor, fixed) each row's current block is its leftmost block that still holds a mask, so a
 block takes as few steps as the confidences allow (Fast-dLLM, Wu et al. 2025); it is told the steps left
-over the blocks left as its own budget (what `fixed` spreads a block over when k a step would not finish). Positions before the
-current block that were sent back to the mask (by a remasker) stay candidates, so they are filled again.
+over the blocks left as its own budget (what `fixed` spreads a block over when k a step would not finish).
+Positions before the current block that were sent back to the mask (by a remasker) stay candidates, so they
+are filled again.
 """
 
 from __future__ import annotations

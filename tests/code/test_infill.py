@@ -6,11 +6,13 @@ import math
 import pytest
 import torch
 
+import apps.code
 from apps.code.grammars import parses
 from apps.code.infill import (
     Candidate,
     ContextTruncatedWarning,
     candidate_rank,
+    heal_whitespace,
     hole_canvas,
     hole_vocabulary,
     infill,
@@ -81,10 +83,13 @@ def test_the_canvas_keeps_the_context_and_tries_each_length(loaded, tokenizer):
     made = hole_canvas(tokenizer, spec, PREFIX, SUFFIX, [4, 8], 2)
     canvas = made.canvas
     assert made.lengths == [4, 4, 8, 8] and made.hole.stop - made.hole.start == 8 and not made.truncated
-    assert tokenizer.decode(canvas.ids[0, 1 : made.hole.start]) == PREFIX
+    lead = made.lead  # PREFIX ends in a space, which the hole's first slot holds
+    assert lead == 1 and made.prefix == PREFIX[:-1]
+    assert tokenizer.decode(canvas.ids[0, 1 : made.hole.start + lead]) == PREFIX
     assert tokenizer.decode(canvas.ids[0, made.hole.stop : -1]) == SUFFIX
     free = ~canvas.fixed
-    assert free[:, made.hole].sum(-1).tolist() == made.lengths and not free[:, : made.hole.start].any()
+    assert free[:, made.hole].sum(-1).tolist() == [n - lead for n in made.lengths]
+    assert not free[:, : made.hole.start + lead].any()
     assert (canvas.ids[:2, made.hole.start + 4 : made.hole.stop] == tokenizer.eoi_token_id).all()
     out = generate(loaded.model, canvas, SamplerConfig(steps=8), generator=torch.Generator().manual_seed(0))
     assert torch.equal(out.ids[canvas.fixed], canvas.ids[canvas.fixed])
@@ -93,7 +98,7 @@ def test_the_canvas_keeps_the_context_and_tries_each_length(loaded, tokenizer):
     specials = [tokenizer.mask_token_id, tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id,
                 tokenizer.unk_token_id, tokenizer.expand_token_id]  # fmt: skip
     assert not allowed[specials].any()
-    first = made.hole.start  # no training middle is empty: the first slot never holds <eoi>
+    first = made.hole.start + lead  # no training middle is empty: the first free slot never holds <eoi>
     assert not canvas.allowed[first, tokenizer.eoi_token_id] and canvas.allowed[first + 1, tokenizer.eoi_token_id]
     assert (out.ids[:, first] != tokenizer.eoi_token_id).all()
     loose = hole_canvas(tokenizer, spec, PREFIX, SUFFIX, [4, 8], 1, min_tokens=0).canvas
@@ -154,6 +159,37 @@ def test_default_lengths_stop_at_the_slots_the_model_was_trained_with(tmp_path, 
     (folder / "infill.json").write_text('{"seq_len": 128}')
     with pytest.raises(ValueError, match="infill.json: not a record of infilling settings"):
         infill("x = ", "\n", model=str(folder), num=1, steps=2)
+
+
+@pytest.mark.parametrize("prefix", ["def f(x):\n    ", "def f(x):\n    return ", "x = 1\n\t"])
+def test_whitespace_the_prefix_ends_in_is_healed_into_the_hole(loaded, tokenizer, prefix):
+    spec = loaded.model.spec
+    made = hole_canvas(tokenizer, spec, prefix, "\n", [4, 8], 2)
+    whitespace = prefix[len(prefix.rstrip(" \t")) :]
+    assert made.prefix == prefix.rstrip(" \t") and made.healing.whitespace == whitespace
+    lead = made.lead  # the whitespace's tokens but its last piece, fixed at the hole's start
+    shown = tokenizer.decode(made.canvas.ids[0, 1 : made.hole.start + lead])
+    assert shown == made.prefix + tokenizer.decode(made.healing.lead)
+    assert made.canvas.fixed[:, made.hole.start : made.hole.start + lead].all()
+    texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+    rest = whitespace[len(tokenizer.decode(made.healing.lead)) :]
+    nxt = made.canvas.allowed[made.hole.start + lead, : len(tokenizer)]
+    assert nxt.any() and all(texts[i].startswith(rest) and texts[i][len(rest)].strip() for i in nxt.nonzero().flatten())
+    for candidate in infill(prefix, "\n", model=loaded, temperature=1.0, **FAST):
+        assert candidate.text[:1].strip(), "a candidate starts with code, right at the cursor"
+        assert candidate.parses == parses(prefix + candidate.text + "\n", "python")
+    assert hole_canvas(tokenizer, spec, "x = 1\n", "\n", [4, 8], 1).healing is None  # nothing to heal
+    assert hole_canvas(tokenizer, spec, prefix, "\n", [1, 8], 1).healing is None  # no room before the fewest slots
+
+
+def test_the_shipped_tokenizer_heals_indentation_as_its_lines_are_tokenized():
+    tokenizer = load(apps.code.SHIPPED_MODEL).tokenizer
+    healing = heal_whitespace(tokenizer, "def f(x):\n        ", len(tokenizer))
+    assert healing.prefix == "def f(x):\n" and tokenizer.decode(healing.lead) == " " * 7  # then " return", as in a line
+    ids = {text: tokenizer(text, add_special_tokens=False)["input_ids"] for text in (" return", "return", " ", "\n")}
+    assert len(ids[" return"]) == 1 and healing.next_allowed[ids[" return"][0]]
+    assert not any(healing.next_allowed[ids[text][0]] for text in ("return", " ", "\n"))
+    assert heal_whitespace(tokenizer, "x = 1\n", len(tokenizer)) is None
 
 
 def test_errors_name_the_problem(loaded, tmp_path, monkeypatch):

@@ -6,8 +6,8 @@ import json
 import pytest
 
 from apps.code.cli import main
-from apps.code.evaluate import score_middles
-from apps.code.tasks import infill_tasks
+from apps.code.evaluate import copy_previous_line, score_middles
+from apps.code.tasks import after_indent, infill_tasks
 
 from .infill_helpers import tiny_model_folder, tiny_tokenizer
 
@@ -118,6 +118,19 @@ def test_eval_humaneval_prints_a_table(folder, capsys):
     assert lines[1].split() == ["pass@1", "exact", "parses", "blank"]
     assert [line.split()[0] for line in lines[2:]] == ["model", "pass", "copy_previous_line"]
     assert all(len(line.split()) == 5 for line in lines[2:])
+
+
+def test_eval_humaneval_after_indent_starts_holes_at_the_cursor(folder, capsys):
+    args = ["eval", "humaneval", "--limit", "3", "--model", str(folder), "--num", "1", "--steps", "4", "--json"]
+    assert main([*args, "--after-indent"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["tasks"] == 3 and report["hole_starts"] == "after the indentation"
+    tasks = [after_indent(task) for task in infill_tasks("single-line")[:3]]
+    assert report["baselines"]["pass"] == score_middles(tasks, ["pass\n"] * 3, workers=1).as_dict()
+    copied = [copy_previous_line(task) for task in tasks]  # the line above, after the cursor's indentation
+    assert all(line[:1].strip() for line in copied)
+    assert copied[1] == infill_tasks("single-line")[0].middle.lstrip()
+    assert main(args) == 0 and json.loads(capsys.readouterr().out)["hole_starts"] == "at the line"
 
 
 def test_scores_count_blank_middles():

@@ -3,7 +3,7 @@
 import pytest
 
 from apps.code.humaneval import load_problems
-from apps.code.tasks import infill_tasks, solution_lines
+from apps.code.tasks import after_indent, infill_tasks, solution_lines
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +91,12 @@ def test_tasks_from_a_file(humaneval_file):
 def test_unknown_mode_names_the_choices():
     with pytest.raises(ValueError, match=r"'random-span'.*single-line, multi-line"):
         infill_tasks("random-span", problems=[])
+
+
+def test_after_indent_moves_the_indentation_to_the_prefix_and_keeps_the_program(single, multi):
+    for task in single[:40] + multi[:40]:
+        moved = after_indent(task)
+        assert moved.prefix + moved.middle + moved.suffix == task.prefix + task.middle + task.suffix
+        indent = moved.prefix.splitlines(keepends=True)[-1]
+        assert indent.strip(" \t") == "" and indent and task.middle.startswith(indent)
+        assert moved.middle[:1].strip() and moved.task_id == task.task_id

@@ -77,11 +77,12 @@ def test_replay_is_the_trace_of_the_row_that_made_each_candidate(code_model):
     for candidate in candidates:
         shown = replay(trace, candidate, tokenizer)
         rows.add(shown.row)
-        assert len(shown.positions) == candidate.slots
+        assert len(shown.positions) == candidate.slots and candidate.lead == 1  # the space after "return" healed
         assert len(shown.steps) == len(trace)
         final = trace[-1].ids[shown.row, list(shown.positions)].tolist()
         kept = final[: final.index(tokenizer.eoi_token_id)] if tokenizer.eoi_token_id in final else final
-        assert tokenizer.decode(kept, skip_special_tokens=True) == candidate.text
+        assert tokenizer.decode(kept, skip_special_tokens=True) == " " + candidate.text
+        assert {s.state for s in shown.steps[0].slots[: candidate.lead]} == {KEPT}  # fixed before the first step
         assert not {s.state for s in shown.steps[-1].slots} & {MASKED, SYNTAX, SAMPLER}
         for step, record in zip(shown.steps, trace):
             syntax = record.hook_remasked[shown.row, list(shown.positions)].tolist()
