@@ -43,11 +43,11 @@ class Blocks(Strategy):
         if self.inner.adaptive:  # each row's leftmost block with a mask
             big = torch.iinfo(block.dtype).max
             current = torch.where(masked, block, big).min(-1, keepdim=True).values  # (B, 1)
-            # the steps left, shared between the blocks that still hold a mask (in the row with most): the
-            # inner strategy's budget for this block, so that `fixed` spreads a hole over the steps it is given
-            pending = torch.zeros(block.shape[0], int(block.max()) + 2, dtype=torch.bool, device=block.device)
-            pending.scatter_(1, torch.where(masked, block, -1) + 1, True)
-            left = max(int(pending[:, 1:].sum(-1).max()), 1)
+            # the steps left, shared between the blocks left (the current one to the row's last with a mask; those
+            # after the current one are untouched, so all hold masks), in the row with most: the inner strategy's
+            # budget for this block, so that `fixed` spreads a hole over the steps it is given
+            last = torch.where(masked, block, -1).max(-1, keepdim=True).values  # (B, 1)
+            left = max(int((last - current + 1).max()), 1)
             return free & (block <= current), 0, max((num_steps - step) // left, 1)
         count = int(block[free].max()) + 1 if free.any() else 1  # the most blocks any row has
         if num_steps < count:
