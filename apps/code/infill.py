@@ -239,9 +239,9 @@ def hole_canvas(
     healing = heal_whitespace(tokenizer, prefix, spec.vocab_size)
     if healing is not None and len(healing.lead) + max(min_tokens, 1) > min(lengths):
         healing = None
-    lead = healing.lead if healing else []
+    lead, before_hole = (healing.lead, healing.prefix) if healing else ([], prefix)
     slots = max(lengths)
-    context = fit_context(tokenizer, healing.prefix if healing else prefix, suffix, spec.max_len - slots)
+    context = fit_context(tokenizer, before_hole, suffix, spec.max_len - slots)
     start = len(context.prefix)
     rows = [n for n in lengths for _ in range(num)]
     free = torch.arange(slots)[None, :] < torch.tensor(rows)[:, None]  # (B, slots)
@@ -260,7 +260,7 @@ def hole_canvas(
     if healing is not None:
         allowed[first] &= healing.next_allowed
     canvas = Canvas(ids.to(device), fixed.to(device), allowed.to(device))
-    return HoleCanvas(canvas, hole, rows, context.truncated, healing.prefix if healing else prefix, healing)
+    return HoleCanvas(canvas, hole, rows, context.truncated, before_hole, healing)
 
 
 def infill(
