@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
 
 from shared_dlm import Denoiser, DenoiserConfig
+
+
+# The Debian package that installs each external program a test drives (.ci/run installs them all).
+DEBIAN_PACKAGES = {
+    "mmseqs": "mmseqs2",
+    "makeblastdb": "ncbi-blast+",
+    "blastdbcmd": "ncbi-blast+",
+    "/usr/bin/chromium": "chromium",
+}
+
+
+def requires_tool(*tools: str) -> pytest.MarkDecorator:
+    """Skip, naming what is missing and the Debian package that installs it, unless every tool is on PATH
+    (or, given as an absolute path, is an executable there). The one marker of every test that drives a tool."""
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    packages = sorted({DEBIAN_PACKAGES[tool] for tool in missing})
+    return pytest.mark.skipif(
+        bool(missing),
+        reason=f"needs {', '.join(missing)} (apt-get install {' '.join(packages)}; .ci/run installs it)",
+    )
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,11 @@ from __future__ import annotations
 import pytest
 
 from dashboards.screenshots import CHROMIUM, VIEWPORT, pages, take
+from tests.conftest import requires_tool
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.is_file(),
-        reason=f"Debian's chromium is not installed at {CHROMIUM} (.ci/run installs it: apt-get install chromium)",
-    ),
+    requires_tool(str(CHROMIUM)),  # Debian's chromium, driven by Playwright
 ]
 
 

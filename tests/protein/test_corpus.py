@@ -18,11 +18,9 @@ from apps.protein.cli import main
 from apps.protein.corpus import CorpusConfig, CorpusError, build_corpus, split_of
 from apps.protein.external import external_test_set
 from apps.protein.tools import ToolError
+from tests.conftest import requires_tool
 
-needs_tools = pytest.mark.skipif(
-    shutil.which("makeblastdb") is None or shutil.which("blastdbcmd") is None or shutil.which("mmseqs") is None,
-    reason="needs makeblastdb, blastdbcmd (apt-get install ncbi-blast+) and mmseqs (apt-get install mmseqs2)",
-)
+needs_tools = requires_tool("makeblastdb", "blastdbcmd", "mmseqs")
 
 STANDARD = "ACDEFGHIKLMNPQRSTVWY"
 

@@ -26,6 +26,7 @@ from apps.protein.evaluate import (
     shuffle_pairs_fraction,
     shuffled,
 )
+from tests.conftest import requires_tool
 from tests.protein.conftest import MAX_RESIDUES
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -135,6 +136,7 @@ def test_pseudo_perplexities_scores_each_sequence_once(esm_scorer):
 
 
 @pytest.mark.slow
+@requires_tool("mmseqs")
 def test_training_search_finds_relatives_and_novelty_and_caches_its_database(tmp_path):
     rng = random.Random(0)
     training = [random_protein(rng, 120) for _ in range(30)]
@@ -173,6 +175,7 @@ def external(tmp_path, corpus):
 
 
 @pytest.mark.slow
+@requires_tool("mmseqs")
 def test_evaluate_reports_every_set_with_its_baselines(tmp_path, corpus, external, generator_model, esm_scorer):
     config = EvalConfig(num_natural=6, num_designs=4, max_length=MAX_RESIDUES, threads=1)
     kwargs = {"model": generator_model, "scorer": esm_scorer, "config": config, "external": external}
@@ -197,6 +200,7 @@ def test_evaluate_reports_every_set_with_its_baselines(tmp_path, corpus, externa
 
 
 @pytest.mark.slow
+@requires_tool("mmseqs")
 def test_eval_cli_prints_one_json_object(capsys, corpus, external, generator_dir, scorer_dir):
     argv = ["eval", "--data", str(corpus[0]), "--model", str(generator_dir), "--scorer", str(scorer_dir), "--external", str(external)]
     assert main([*argv, "--num-natural", "3", "--num-designs", "2", "--max-length", "60", "--threads", "1", "--json"]) == 0

@@ -28,6 +28,7 @@ from apps.protein.go_eval import (
     term_elbo,
 )
 from apps.protein.go_train import build_trainer, term_subset, term_token, warm_start
+from tests.conftest import requires_tool
 from tests.protein.conftest import MAX_POSITIONS, go_protein, tiny_generator_folder, write_go_corpus
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -289,6 +290,7 @@ def test_ratio_floors_an_empty_baseline_at_one_design():
     assert _ratio(0.0, 0.0, 10) == 0.0
 
 
+@requires_tool("mmseqs")
 def test_eval_go_reports_every_term_under_both_annotators(tmp_path, go_graph_dir, go_generator_dir, scorer_dir):
     corpus = write_go_corpus(tmp_path / "corpus", {"train": 20, "validation": 6, "test": 6})
     config = GoEvalConfig(

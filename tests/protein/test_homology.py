@@ -1,11 +1,11 @@
 import random
-import shutil
 
 import pytest
 
 from apps.protein.homology import relatives
+from tests.conftest import requires_tool
 
-pytestmark = pytest.mark.skipif(shutil.which("mmseqs") is None, reason="needs mmseqs (apt-get install mmseqs2)")
+pytestmark = requires_tool("mmseqs")
 
 STANDARD = "ACDEFGHIKLMNPQRSTVWY"
 

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import math
 import random
-import shutil
 
 import pytest
 
 from apps.protein.alphabet import STANDARD_RESIDUES
 from apps.protein.properties import composition_kl, identity, mean_pairwise_identity, novelty, properties
+from tests.conftest import requires_tool
 
 UBIQUITIN = "MQIFVKTLTGKTITLEVEPSDTIENVKAKIQDKEGIPPDQQRLIFAGKQLEDGRTLSDYNIQKESTLHLVLRLRGG"
 
@@ -90,7 +90,7 @@ def novelty_case():
         "align",
         pytest.param(
             "mmseqs",
-            marks=pytest.mark.skipif(shutil.which("mmseqs") is None, reason="mmseqs not on PATH (apt-get install mmseqs2)"),
+            marks=requires_tool("mmseqs"),
         ),
     ],
 )
