@@ -1,7 +1,5 @@
 import random
 
-import pytest
-
 from apps.protein.homology import relatives
 from tests.conftest import requires_tool
 
