@@ -16,6 +16,7 @@ from shared_dlm.loading import (
 )
 from shared_dlm.model import Denoiser, DenoiserConfig, KVCache, SupportsDenoise, TokenSpec
 from shared_dlm.process import Elbo, diffusion_loss, mask_tokens, masked_nll, sample_times
+from shared_dlm.provenance import provenance, weights_sha256
 from shared_dlm.sampling import (
     STRATEGIES,
     Ancestral,
@@ -115,6 +116,7 @@ __all__ = [
     "make_strategy",
     "mask_tokens",
     "masked_nll",
+    "provenance",
     "read_fasta",
     "register_pretrained",
     "register_strategy",
@@ -124,4 +126,5 @@ __all__ = [
     "strategy_options",
     "tokenize",
     "top_k_per_row",
+    "weights_sha256",
 ]
