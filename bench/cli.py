@@ -6,8 +6,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
+import sys
 
 import torch
+
+from shared_dlm import provenance
 
 
 def forward_command(args) -> None:
@@ -26,7 +30,10 @@ def forward_command(args) -> None:
     )
     results = [asdict(bench_forward(config, b, args.length, device, dtype, args.seconds)) for b in args.batch]
     if args.json:
-        print(json.dumps({"benchmark": "forward", "results": results}, indent=2))
+        from bench.forward import device_name
+
+        figure = {"benchmark": "forward", "results": results, "provenance": provenance({}, device_name(device), args.command_line)}
+        print(json.dumps(figure, indent=2))
         return
     for r in results:
         mfu = f"{100 * r['mfu']:.1f}% of bf16 peak" if r["mfu"] is not None else "peak unknown"
@@ -105,6 +112,8 @@ def sample_command(args) -> None:
         **({"hole_lengths": task.lengths(), "inputs": "HumanEval single-line infilling"} if args.task == "code" else
            {"length": task.length, "motif": task.motif, "scorer": args.scorer}),
     }  # fmt: skip
+    models = {"model": model, **({"scorer": args.scorer} if args.task == "protein" and args.scorer.lower() != "none" else {})}
+    report["provenance"] = provenance(models, report["device"], args.command_line)
     if args.json:
         print(json.dumps(report, indent=2))
         return
@@ -131,6 +140,7 @@ def serve_command(args) -> None:
     settings = {**vars(args), "device": str(args.device), "torch_threads": torch.get_num_threads()}
     settings.pop("run")
     out = report(results, settings)
+    out["provenance"] = provenance({"model": args.model}, args.device, args.command_line)
     if args.json:
         print(json.dumps(out, indent=2))
         return
@@ -192,7 +202,9 @@ def main(argv: list[str] | None = None) -> None:
     srv.add_argument("--no-syntax-remask", action="store_true")
     srv.add_argument("--json", action="store_true")
     srv.set_defaults(run=serve_command)
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
+    args.command_line = shlex.join(["dlm-bench", *argv])  # as run, for the provenance of a figure
     args.run(args)
 
 

@@ -68,5 +68,10 @@ def provenance(
 
 
 def _model(name_or_path: str | Path) -> dict:
-    path = Path(name_or_path) if Path(name_or_path).is_file() else resolve(name_or_path)
+    """A model's path and weights hash; a name no local file or folder answers to (a fair-esm hub name in
+    torch's cache) is recorded as given, with no hash."""
+    try:
+        path = Path(name_or_path) if Path(name_or_path).is_file() else resolve(name_or_path)
+    except FileNotFoundError:
+        return {"path": str(name_or_path), "sha256": None}
     return {"path": str(path), "sha256": weights_sha256(path)}

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from apps.code.languages import LANGUAGES
-from shared_dlm import STRATEGIES
+from shared_dlm import STRATEGIES, provenance
 
 DEMO = Path(__file__).with_name("examples") / "demo.py.in"
 
@@ -170,6 +170,7 @@ def evaluate(args: argparse.Namespace) -> int:
     report = evaluate_humaneval(
         args.mode, limit=args.limit, sample=args.sample, cursor_after_indent=args.after_indent, **_sampling(args)
     )
+    report["provenance"] = provenance({"model": report["model"]}, args.device, args.command)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0

@@ -32,7 +32,7 @@ from apps.protein.fasta import FastaError, Record, read_fasta, write_fasta
 from apps.protein.go import TermError
 from apps.protein.properties import properties
 from apps.protein.tools import ToolError
-from shared_dlm import STRATEGIES, registered_names, resolve
+from shared_dlm import STRATEGIES, provenance, registered_names, resolve
 
 PEOPLE_ERRORS = (CorpusError, ToolError, DesignError, FastaError, TermError)
 DEMO = Path(__file__).parent / "examples" / "demo.json"
@@ -554,6 +554,7 @@ def run_eval(args: argparse.Namespace, argv: Sequence[str]) -> int:
         device=args.device,
         window=_window(args.window),
     )
+    report["provenance"] = provenance({"generator": args.model, "scorer": args.scorer}, args.device, args.command_line)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 
@@ -580,6 +581,7 @@ def run_eval_go(args: argparse.Namespace) -> int:
         raise DesignError(f"--guidance / --compare-guidance: {error}") from None
     report = evaluate_go(args.data, model=args.model or DEFAULT_GO_MODEL, scorer=args.scorer, config=config,
                          workdir=args.workdir, device=args.device, save_probes=args.save_probes)  # fmt: skip
+    report["provenance"] = provenance({"generator": report["settings"]["model"], "scorer": args.scorer}, args.device, args.command_line)
     print(json.dumps(report, indent=2) if args.json else format_go_report(report))
     return 0
 
@@ -594,6 +596,7 @@ def run_eval_go_elbo(args: argparse.Namespace) -> int:
                            device=args.device)  # fmt: skip
     except ValueError as error:
         raise DesignError(str(error)) from None
+    report["provenance"] = provenance({"generator": report["model"]}, args.device, args.command_line)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -640,6 +643,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.command_line = shlex.join(["dlm-protein", *argv])  # as run, for the provenance of a figure
     try:
         return args.run(args, argv)
     except PEOPLE_ERRORS as error:

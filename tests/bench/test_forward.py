@@ -8,6 +8,7 @@ def test_forward_benchmark_reports_throughput_for_each_batch(capsys):
           "--layers", "1", "--heads", "2", "--vocab", "64", "--seconds", "0.2", "--json"])
     report = json.loads(capsys.readouterr().out)
     assert [r["batch"] for r in report["results"]] == [1, 2]
+    assert report["provenance"]["command"].startswith("dlm-bench forward --device cpu") and report["provenance"]["models"] == {}
     for r in report["results"]:
         assert r["tokens_per_s"] > 0 and r["length"] == 16
         # 2 x (4d^2 + 3d x 4d + d x vocab) + 4 x layers x L x d = 2 x 18,432 + 2,048 flops a token, exactly

@@ -9,6 +9,7 @@ from apps.protein.alphabet import build_tokenizer
 from apps.protein.design import ORDER_NOISE
 from apps.protein.scoring import save_esm2
 from bench.cli import main
+from shared_dlm import weights_sha256
 from tests.code.infill_helpers import tiny_model_folder, tiny_tokenizer
 from tests.protein.conftest import tiny_esm2, tiny_generator
 
@@ -24,6 +25,9 @@ def check_report(report: dict, task: str) -> None:
     assert report["speedup"] == report["modes"]["parallel_cache"]["tokens_per_s"] / base
     assert report["modes"]["one_per_step"]["cached_steps"] == report["modes"]["parallel"]["cached_steps"] == 0
     assert report["modes"]["parallel_cache"]["cached_steps"] > 0
+    block = report["provenance"]
+    assert block["command"].startswith(f"dlm-bench sample --task {task} ") and block["device"] == report["device"]
+    assert block["models"]["model"]["sha256"] == weights_sha256(block["models"]["model"]["path"])
 
 
 def test_code_benchmark_reports_every_mode_with_parse_rate_and_remasker_share(tmp_path, capsys, one_thread):
@@ -51,6 +55,7 @@ def test_protein_benchmark_reports_pseudo_perplexity_and_motif_recovery(tmp_path
           "--num-inputs", "2", "--num", "2", "--threshold", "0.1", "--json"])  # fmt: skip
     report = json.loads(capsys.readouterr().out)
     check_report(report, "protein")
+    assert set(report["provenance"]["models"]) == {"model", "scorer"}
     for mode in report["modes"].values():
         assert mode["quality"]["motif_recovery"] == 1.0 and mode["quality"]["pseudo_perplexity"] > 1.0
         assert 0 < mode["quality"]["most_common_residue_share"] <= 1
