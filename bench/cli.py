@@ -1,5 +1,5 @@
 """`dlm-bench`: benchmarks that print ratios measured in one run (`forward`: the denoiser's ceiling; `sample`: samplers;
-`serve`: the infill server under load)."""
+`serve`: the infill server under load), and `results`: docs/results.md from the figure JSONs."""
 
 from __future__ import annotations
 
@@ -150,6 +150,13 @@ def serve_command(args) -> None:
               f"{r['lost']} lost, {r['batches']} batches (mean {r['mean_batch']:.1f} requests)")
 
 
+def results_command(args) -> None:
+    from bench.results import write
+
+    if write(check=args.check):
+        raise SystemExit(1)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="dlm-bench", description="Benchmarks of the diffusion suite.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -202,6 +209,10 @@ def main(argv: list[str] | None = None) -> None:
     srv.add_argument("--no-syntax-remask", action="store_true")
     srv.add_argument("--json", action="store_true")
     srv.set_defaults(run=serve_command)
+
+    res = sub.add_parser("results", help="write docs/results.md from the figure JSONs in docs/figures/")
+    res.add_argument("--check", action="store_true", help="only check that docs/results.md is up to date (exit 1 if not)")
+    res.set_defaults(run=results_command)
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     args.command_line = shlex.join(["dlm-bench", *argv])  # as run, for the provenance of a figure
