@@ -65,6 +65,9 @@ def where(path: Path, line: int) -> str:
     return f"{path.relative_to(ROOT)}:{line}"
 
 
+NAMEDTUPLE_API = {"_asdict", "_field_defaults", "_fields", "_make", "_replace"}  # public, underscored against clashes
+
+
 def is_private(name: str) -> bool:
     return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
 
@@ -142,7 +145,7 @@ def private_attribute_uses(path: Path):
         elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
             defined.add(node.attr)
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and is_private(node.attr):
+        if isinstance(node, ast.Attribute) and is_private(node.attr) and node.attr not in NAMEDTUPLE_API:
             base = node.value
             while isinstance(base, ast.Attribute):
                 base = base.value
