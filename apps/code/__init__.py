@@ -2,8 +2,11 @@
 
 Import as ``apps.code``: the standard library already has a module named ``code``.
 
-``apps.code.infill(prefix, suffix, language="python", ...)`` fills a hole (see ``apps.code.infill``'s module);
-the shipped default model, ``models/infill/``, is registered as ``"code-default"``.
+``apps.code.infill(prefix, suffix, language="python", config=InfillConfig(...))`` fills a hole (see
+``apps.code.infill``'s module); an ``Infiller`` plans holes and ranks their candidates for every other way in
+(the batch infiller behind ``dlm-code serve``, the evaluation, the benchmark, the dashboard). The shipped
+default model, ``models/infill/``, is registered as ``"code-default"``; ``DEMO`` is the example file that
+``dlm-code demo`` and the dashboard start from. These names are the app's public API.
 """
 
 from pathlib import Path
@@ -11,9 +14,71 @@ from pathlib import Path
 from shared_dlm import register_pretrained
 
 SHIPPED_MODEL = Path(__file__).parent / "models" / "infill"
+DEMO = Path(__file__).parent / "examples" / "demo.py.in"
 if SHIPPED_MODEL.is_dir():
     register_pretrained("code-default", SHIPPED_MODEL)
 
-from apps.code.infill import Candidate, infill  # noqa: E402  (after the registration its default needs)
+# The modules below come after the registration that their default model needs.
+from apps.code.batch import BatchInfiller, Choice, Filled, FillRequest, RequestError, guess_language  # noqa: E402
+from apps.code.evaluate import evaluate_humaneval, normalise  # noqa: E402
+from apps.code.grammars import GRAMMARS, find_errors, get_grammar, grammar_for_path, parses  # noqa: E402
+from apps.code.humaneval import load_problems  # noqa: E402
+from apps.code.infill import (  # noqa: E402
+    DEFAULT_MODEL,
+    FILL,
+    Candidate,
+    ContextTruncatedWarning,
+    HolePlan,
+    InfillConfig,
+    Infiller,
+    infill,
+    resolve_model,
+    split_fill,
+)
+from apps.code.tasks import InfillTask, infill_tasks  # noqa: E402
 
-__all__ = ["Candidate", "SHIPPED_MODEL", "infill"]
+# The server pulls in fastapi: load it on first use (PEP 562). (Its ``serve`` function is not exported: once
+# the module is imported, ``apps.code.serve`` names the module.)
+_LAZY = {"ServeConfig": "apps.code.serve", "create_app": "apps.code.serve"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'apps.code' has no attribute {name!r}")
+
+
+__all__ = [
+    "BatchInfiller",
+    "Candidate",
+    "Choice",
+    "ContextTruncatedWarning",
+    "DEFAULT_MODEL",
+    "DEMO",
+    "FILL",
+    "FillRequest",
+    "Filled",
+    "GRAMMARS",
+    "HolePlan",
+    "InfillConfig",
+    "InfillTask",
+    "Infiller",
+    "RequestError",
+    "SHIPPED_MODEL",
+    "ServeConfig",
+    "create_app",
+    "evaluate_humaneval",
+    "find_errors",
+    "get_grammar",
+    "grammar_for_path",
+    "guess_language",
+    "infill",
+    "infill_tasks",
+    "load_problems",
+    "normalise",
+    "parses",
+    "resolve_model",
+    "split_fill",
+]

@@ -83,7 +83,7 @@ class _Job:
 
     @property
     def rows(self) -> int:
-        return self.plan.made.canvas.shape[0]
+        return self.plan.hole.canvas.shape[0]
 
 
 @dataclass

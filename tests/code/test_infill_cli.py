@@ -41,7 +41,7 @@ def test_infill_cache_flag_reaches_the_sampler(folder, source, capsys, monkeypat
 
     seen = []
     real = infill_module.infill
-    monkeypatch.setattr(infill_module, "infill", lambda *a, **k: seen.append(k["cache"]) or real(*a, **k))
+    monkeypatch.setattr(infill_module, "infill", lambda *a, **k: seen.append(k["config"].cache) or real(*a, **k))
     for flag in ([], ["--cache"]):
         assert main(["infill", str(source), "--model", str(folder), "--json", *FAST, *flag]) == 0
         assert json.loads(capsys.readouterr().out)["candidates"]

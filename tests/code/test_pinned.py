@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from apps.code.batch import BatchInfiller, Choice, FillRequest
-from apps.code.infill import infill, resolve_model
+from apps.code import BatchInfiller, Choice, FillRequest, InfillConfig, Infiller, infill, resolve_model
 
 HOLES = [  # prefix, suffix, settings, candidates (text, parses, score, length, slots, lead)
     (
@@ -36,14 +35,14 @@ def shipped():
 
 @pytest.mark.parametrize("prefix, suffix, settings, expected", HOLES, ids=["healed-space", "no-remask", "indent-cache"])
 def test_infill_gives_the_pinned_candidates(shipped, prefix, suffix, settings, expected):
-    candidates = infill(prefix, suffix, "python", model=shipped, **settings)
+    candidates = infill(prefix, suffix, "python", config=InfillConfig(**settings), model=shipped)
     got = [(c.text, c.parses, c.score, c.length, c.slots, c.lead) for c in candidates]
     assert [g[:2] + g[3:] for g in got] == [e[:2] + e[3:] for e in expected]
     assert [g[2] for g in got] == pytest.approx([e[2] for e in expected], abs=1e-4)
 
 
 def test_the_batch_infiller_gives_the_pinned_choices(shipped):
-    filled = BatchInfiller(shipped).run(
+    filled = BatchInfiller(Infiller(shipped)).run(
         [
             FillRequest("def add(a, b):\n    return a + b\n", "\nprint(add(1, 2))\n", n=2, max_tokens=16, seed=1),
             FillRequest("x = ", "\n", n=1, max_tokens=8, seed=9),
