@@ -49,7 +49,7 @@ def _code_task(args, device: torch.device):
     num_inputs, num = args.num_inputs or TASK_DEFAULTS["code"]["num_inputs"], args.num or InfillConfig.num
     temperature = InfillConfig.temperature if args.temperature is None else args.temperature
     try:
-        task = CodeTask(resolve_model(model, device), num_inputs, args.seed, num, temperature)  # not a code model: fails
+        task = CodeTask(resolve_model(model, device), num_inputs, args.seed, num, temperature)  # or not a code model
     except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f"dlm-bench sample: {err}") from None
     return task, model
@@ -124,7 +124,14 @@ def sample_command(args) -> None:
 
 
 def serve_command(args) -> None:
-    from apps.code import BatchInfiller, InfillConfig, Infiller, ServeConfig, create_app, resolve_model
+    from apps.code import (
+        BatchInfiller,
+        InfillConfig,
+        Infiller,
+        ServeConfig,
+        create_app,
+        resolve_model,
+    )
     from bench.serve import load_test, report
 
     torch.set_num_threads(args.threads)

@@ -15,7 +15,15 @@ from functools import partial
 
 import torch
 
-from apps.code import HolePlan, InfillConfig, Infiller, InfillTask, infill_tasks, normalise, parses
+from apps.code import (
+    HolePlan,
+    InfillConfig,
+    Infiller,
+    InfillTask,
+    infill_tasks,
+    normalise,
+    parses,
+)
 from bench.sample import Input
 from shared_dlm import Canvas, Loaded
 

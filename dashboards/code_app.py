@@ -14,7 +14,16 @@ import warnings
 import pandas as pd
 import streamlit as st
 
-from apps.code import DEFAULT_MODEL, DEMO, FILL, GRAMMARS, ContextTruncatedWarning, InfillConfig, infill, resolve_model
+from apps.code import (
+    DEFAULT_MODEL,
+    DEMO,
+    FILL,
+    GRAMMARS,
+    ContextTruncatedWarning,
+    InfillConfig,
+    infill,
+    resolve_model,
+)
 from dashboards.code_view import (
     AUTO,
     COMMITTED,
@@ -79,7 +88,9 @@ def form() -> dict | None:
                 "Model", DEFAULT_MODEL, key="model", help="a folder written by `dlm-code train`, or a registered name"
             )
             sampler = st.selectbox("Sampler", SAMPLERS, index=SAMPLERS.index(DEFAULTS.sampler), key="sampler")
-            num = st.number_input("Candidates per hole length", min_value=1, max_value=64, value=DEFAULTS.num, key="num")
+            num = st.number_input(
+                "Candidates per hole length", min_value=1, max_value=64, value=DEFAULTS.num, key="num"
+            )
             lengths = st.multiselect(
                 "Hole lengths to try, in tokens", LENGTHS, key="lengths", help="none chosen: the model's own (8 to 64)"
             )
@@ -92,7 +103,9 @@ def form() -> dict | None:
                 "Temperature (0: greedy)", min_value=0.0, value=DEFAULTS.temperature, step=0.1, key="temperature"
             )
             syntax = st.checkbox(
-                "Syntax remasking: send tokens tree-sitter blames back to the mask", DEFAULTS.syntax_remask, key="syntax"
+                "Syntax remasking: send tokens tree-sitter blames back to the mask",
+                DEFAULTS.syntax_remask,
+                key="syntax",
             )
             seed = st.number_input("Seed", value=DEFAULTS.seed, step=1, key="seed")
         if not st.form_submit_button("Generate", type="primary"):
@@ -122,7 +135,9 @@ def generate(inputs: dict) -> dict:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ContextTruncatedWarning)
-            candidates = infill(hole.prefix, hole.suffix, language, config=config, model=loaded, device=device, trace=trace)
+            candidates = infill(
+                hole.prefix, hole.suffix, language, config=config, model=loaded, device=device, trace=trace
+            )
     finally:
         bar.empty()
     seconds = time.perf_counter() - start

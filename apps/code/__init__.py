@@ -19,9 +19,22 @@ if SHIPPED_MODEL.is_dir():
     register_pretrained("code-default", SHIPPED_MODEL)
 
 # The modules below come after the registration that their default model needs.
-from apps.code.batch import BatchInfiller, Choice, Filled, FillRequest, RequestError, guess_language  # noqa: E402
+from apps.code.batch import (  # noqa: E402
+    BatchInfiller,
+    Choice,
+    Filled,
+    FillRequest,
+    RequestError,
+    guess_language,
+)
 from apps.code.evaluate import evaluate_humaneval, normalise  # noqa: E402
-from apps.code.grammars import GRAMMARS, find_errors, get_grammar, grammar_for_path, parses  # noqa: E402
+from apps.code.grammars import (  # noqa: E402
+    GRAMMARS,
+    find_errors,
+    get_grammar,
+    grammar_for_path,
+    parses,
+)
 from apps.code.humaneval import load_problems  # noqa: E402
 from apps.code.infill import (  # noqa: E402
     DEFAULT_MODEL,
@@ -35,38 +48,26 @@ from apps.code.infill import (  # noqa: E402
     resolve_model,
     split_fill,
 )
+from apps.code.serve import ServeConfig, create_app  # noqa: E402  (its `serve` not: apps.code.serve names the module)
 from apps.code.tasks import InfillTask, infill_tasks  # noqa: E402
 
-# The server pulls in fastapi: load it on first use (PEP 562). (Its ``serve`` function is not exported: once
-# the module is imported, ``apps.code.serve`` names the module.)
-_LAZY = {"ServeConfig": "apps.code.serve", "create_app": "apps.code.serve"}
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'apps.code' has no attribute {name!r}")
-
-
 __all__ = [
+    "DEFAULT_MODEL",
+    "DEMO",
+    "FILL",
+    "GRAMMARS",
+    "SHIPPED_MODEL",
     "BatchInfiller",
     "Candidate",
     "Choice",
     "ContextTruncatedWarning",
-    "DEFAULT_MODEL",
-    "DEMO",
-    "FILL",
     "FillRequest",
     "Filled",
-    "GRAMMARS",
     "HolePlan",
     "InfillConfig",
     "InfillTask",
     "Infiller",
     "RequestError",
-    "SHIPPED_MODEL",
     "ServeConfig",
     "create_app",
     "evaluate_humaneval",

@@ -132,10 +132,11 @@ class BatchInfiller:
             raise ValueError(f"one temperature per batch, got {sorted(temperatures)}: group the requests by it")
         canvas = self._stack(plans)
         holes = [p.hole for p in plans]
-        parts = [(p.rows, p.hole.canvas.shape[1], r) for p in plans if (r := self.infiller.remasker(p.hole)) is not None]
+        remaskers = [(p.rows, p.hole.canvas.shape[1], self.infiller.remasker(p.hole)) for p in plans]
+        parts = [part for part in remaskers if part[2] is not None]
         out = generate(
-            self.infiller.model, canvas, self.infiller.sampler_config(holes), remasker=_RowsRemasker(parts) if parts else None,
-            generator=self.infiller.generator(holes[0]),
+            self.infiller.model, canvas, self.infiller.sampler_config(holes),
+            remasker=_RowsRemasker(parts) if parts else None, generator=self.infiller.generator(holes[0]),
         )  # fmt: skip
         return [self._choices(p, out) for p in plans]
 

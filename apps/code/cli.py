@@ -197,13 +197,16 @@ def dashboard(args: argparse.Namespace) -> int:
 def _add_decoding(parser: argparse.ArgumentParser) -> None:
     """The flags of the settings a server keeps for every request (the sampler and what steers it)."""
     parser.add_argument(
-        "--sampler", default=DEFAULTS.sampler, help=f"one of {', '.join(sorted(STRATEGIES))} (default {DEFAULTS.sampler})"
+        "--sampler",
+        default=DEFAULTS.sampler,
+        help=f"one of {', '.join(sorted(STRATEGIES))} (default {DEFAULTS.sampler})",
     )
     parser.add_argument(
         "--block-length",
         type=_natural,
         default=DEFAULTS.block_length,
-        help=f"fill the hole left to right in blocks of this many slots; 0: all at once (default {DEFAULTS.block_length})",
+        help="fill the hole left to right in blocks of this many slots; 0: all at once "
+        f"(default {DEFAULTS.block_length})",
     )
     parser.add_argument(
         "--cache", action="store_true",
@@ -219,17 +222,23 @@ def _add_decoding(parser: argparse.ArgumentParser) -> None:
 
 def _add_sampling(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--model", default=DEFAULT_MODEL, help="model folder (written by `dlm-code train`) or name (default: the shipped model)"
+        "--model", default=DEFAULT_MODEL,
+        help="model folder (written by `dlm-code train`) or name (default: the shipped model)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--num", type=_positive, default=DEFAULTS.num, help=f"candidates per hole length tried (default {DEFAULTS.num})"
     )
-    parser.add_argument("--num", type=_positive, default=DEFAULTS.num, help=f"candidates per hole length tried (default {DEFAULTS.num})")
     parser.add_argument("--steps", type=_positive, default=DEFAULTS.steps, help="denoising steps (default: most slots + 8)")
     _add_decoding(parser)
-    parser.add_argument("--temperature", type=float, default=DEFAULTS.temperature, help=f"0 is greedy (default {DEFAULTS.temperature})")
+    parser.add_argument(
+        "--temperature", type=float, default=DEFAULTS.temperature, help=f"0 is greedy (default {DEFAULTS.temperature})"
+    )
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
     parser.add_argument("--device", default="cpu")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Every subcommand and its flags. Long, but flat: one flag a statement, read top to bottom like ``--help``."""
     parser = argparse.ArgumentParser(prog="dlm-code", description="Code infilling on masked diffusion language models.")
     commands = parser.add_subparsers(dest="subcommand", required=True)
 
@@ -317,7 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     server.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     server.add_argument("--port", type=_positive, default=8000, help="port to listen on")
-    server.add_argument("--model", default=DEFAULT_MODEL, help="model folder or registered name (default: the shipped code-default)")
+    server.add_argument(
+        "--model", default=DEFAULT_MODEL, help="model folder or registered name (default: the shipped code-default)"
+    )
     server.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     _add_decoding(server)
     server.add_argument("--max-batch-rows", type=_positive, default=64, help="canvas rows denoised together at most")

@@ -1,5 +1,10 @@
 """Fill a hole in code with a masked diffusion model: ``infill(prefix, suffix)`` returns ranked candidates.
 
+Every decoding setting is a field of ``InfillConfig``. An ``Infiller``, a loaded model with its settings, is
+the one pipeline: it plans a hole (the canvas below, its syntax remasker, its steps and sampler) and ranks the
+rows the sampler filled. ``infill`` sends one hole through it; the batch infiller behind ``dlm-code serve``,
+the HumanEval evaluation, ``dlm-bench sample`` and the dashboard use the same object.
+
 The hole's length is not known, so several slot counts are tried in one batched canvas (8, 16, 32 and 64
 tokens by default, those above the most slots the model was trained with left out: ``infill.json`` beside
 the model, written by ``dlm-code train``, or else half the model's window), ``num`` rows each. Every row has the same
@@ -315,7 +320,9 @@ class Infiller:
         self.loaded, self.tokenizer, self.model, self.config = loaded, tokenizer, loaded.model, config
         self.spec = loaded.model.spec
         if tokenizer.mask_token_id != self.spec.mask_id:
-            raise ValueError(f"the tokenizer's mask id {tokenizer.mask_token_id} is not the model's {self.spec.mask_id}")
+            raise ValueError(
+                f"the tokenizer's mask id {tokenizer.mask_token_id} is not the model's {self.spec.mask_id}"
+            )
         hole_strategy(config.sampler, config.block_length)  # an unknown sampler fails here, before any hole
         self.most_slots = trained_slots(loaded.path, self.spec.max_len)
         self.device = next(loaded.model.parameters()).device
@@ -409,7 +416,7 @@ def infill(
 
 
 def hole_strategy(
-    sampler: str, block_length: int | None = DEFAULT_BLOCK_LENGTH, slots: int | None = None, steps: int | None = None
+    sampler: str, block_length: int | None, slots: int | None = None, steps: int | None = None
 ):
     """The core strategy ``sampler`` in semi-autoregressive blocks of ``block_length`` (None or 0: none), over
     each row's hole. Given the hole's ``slots`` and the ``steps``, a block too short for the steps to cover

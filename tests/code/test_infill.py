@@ -77,7 +77,8 @@ def test_parsing_candidates_come_before_the_others(loaded):
 def test_a_seed_reproduces_the_candidates(loaded, folder):
     first = infill(PREFIX, SUFFIX, config=InfillConfig(seed=7, **FAST), model=loaded)
     assert infill(PREFIX, SUFFIX, config=InfillConfig(seed=7, **FAST), model=str(folder)) == first
-    assert infill(PREFIX, SUFFIX, config=InfillConfig(seed=7, syntax_remask=False, **FAST), model=loaded)  # runs without remasking too
+    unmasked = InfillConfig(seed=7, syntax_remask=False, **FAST)
+    assert infill(PREFIX, SUFFIX, config=unmasked, model=loaded)  # runs without remasking too
     assert infill(PREFIX, SUFFIX, config=InfillConfig(seed=8, temperature=1.0, **FAST), model=loaded) != first
 
 
@@ -126,7 +127,8 @@ def test_blocks_fill_the_hole_left_to_right(loaded):
     spans = [blocks[k] for k in sorted(blocks)]
     assert len(spans) >= 2 and all(max(a) < min(b) for a, b in zip(spans, spans[1:]))
     assert infill(PREFIX, SUFFIX, config=InfillConfig(num=1, lengths=(8,), steps=8, block_length=0), model=loaded)
-    assert infill(PREFIX, SUFFIX, config=InfillConfig(num=1, lengths=(8,), steps=1), model=loaded)  # one block of 8: widened to fit
+    one_step = InfillConfig(num=1, lengths=(8,), steps=1)
+    assert infill(PREFIX, SUFFIX, config=one_step, model=loaded)  # one block of 8: widened to fit
     with pytest.raises(ValueError, match="block_length must be positive"):
         InfillConfig(block_length=-1)
 
@@ -135,7 +137,8 @@ def test_cached_context_fills_the_hole_on_cached_steps(loaded):
     runs = {}
     for cache in (False, True):
         records = []
-        candidates = infill(PREFIX, SUFFIX, config=InfillConfig(cache=cache, **FAST), model=loaded, trace=records.append)
+        config = InfillConfig(cache=cache, **FAST)
+        candidates = infill(PREFIX, SUFFIX, config=config, model=loaded, trace=records.append)
         assert candidates and all(isinstance(c.text, str) for c in candidates)
         runs[cache] = [r.cached for r in records]
     assert not any(runs[False])

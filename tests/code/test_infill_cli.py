@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from apps.code.cli import main
+from apps.code import InfillConfig
+from apps.code.cli import build_parser, infill_config, main
 from apps.code.evaluate import copy_previous_line, score_middles
 from apps.code.tasks import after_indent, infill_tasks
 
@@ -24,6 +25,19 @@ def source(tmp_path):
     path = tmp_path / "stats.py"
     path.write_text("def mean(values):\n    return <FILL>\n\n\nprint(mean([1, 2]))\n")
     return path
+
+
+def test_the_flags_become_one_infill_config_with_its_defaults():
+    parser = build_parser()
+    assert infill_config(parser.parse_args(["demo"])) == InfillConfig()
+    flags = ["--num", "2", "--steps", "6", "--sampler", "threshold", "--block-length", "0", "--temperature", "0",
+             "--cache", "--no-syntax-remask", "--seed", "3"]  # fmt: skip
+    assert infill_config(parser.parse_args(["infill", "f.py", *flags])) == InfillConfig(
+        num=2, steps=6, sampler="threshold", block_length=0, temperature=0.0, cache=True, syntax_remask=False, seed=3
+    )
+    assert infill_config(parser.parse_args(["eval", "humaneval", "--sample", "5", "--seed", "4"])) == InfillConfig(seed=4)
+    served = parser.parse_args(["serve", "--cache", "--block-length", "8", "--no-syntax-remask"])
+    assert infill_config(served) == InfillConfig(cache=True, block_length=8, syntax_remask=False)
 
 
 def test_infill_json_lists_the_candidates(folder, source, capsys):

@@ -6,7 +6,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from apps.code import BatchInfiller, Choice, FillRequest, InfillConfig, Infiller, infill, resolve_model
+from apps.code import (
+    BatchInfiller,
+    Choice,
+    FillRequest,
+    InfillConfig,
+    Infiller,
+    infill,
+    resolve_model,
+)
 
 HOLES = [  # prefix, suffix, settings, candidates (text, parses, score, length, slots, lead)
     (
