@@ -361,6 +361,7 @@ class Infiller:
         return SamplerConfig(steps=steps, strategy=strategy, temperature=config.temperature, cache=config.cache)
 
     def generator(self, plan: HolePlan) -> torch.Generator:
+        """The sampler's random generator, seeded with the plan's seed, on the model's device."""
         return torch.Generator(device=self.device).manual_seed(plan.config.seed)
 
     def rank(self, plan: HolePlan, out: Canvas) -> list[Candidate]:
@@ -411,13 +412,11 @@ def infill(
     ``model``: a ``Loaded`` code model, a registered name or a folder. ``trace`` receives every denoising step
     of the whole batch (one row per length tried and sample).
     """
-    get_grammar(language)
+    get_grammar(language)  # an unknown language fails before a model is loaded
     return Infiller(resolve_model(model, device), config).fill(prefix, suffix, language, trace)
 
 
-def hole_strategy(
-    sampler: str, block_length: int | None, slots: int | None = None, steps: int | None = None
-):
+def hole_strategy(sampler: str, block_length: int | None, slots: int | None = None, steps: int | None = None):
     """The core strategy ``sampler`` in semi-autoregressive blocks of ``block_length`` (None or 0: none), over
     each row's hole. Given the hole's ``slots`` and the ``steps``, a block too short for the steps to cover
     every block is widened to ``ceil(slots / steps)``."""
