@@ -42,29 +42,35 @@ def forward_command(args) -> None:
 
 
 TASK_DEFAULTS = {  # inputs, rows per input, temperature: the apps' own defaults where they have one
-    "code": {"num_inputs": 20, "num": 4, "temperature": 0.5, "model": "code-default"},
+    "code": {"num_inputs": 20},  # rows per hole length, temperature and model: the code app's (InfillConfig)
     "protein": {"num_inputs": 4, "num": 8, "temperature": 1.0, "model": "protein-default"},
 }
 
 
+def _code_task(args, device: torch.device):
+    """The code task on its model, with the code app's decoding defaults; errors say what to pass."""
+    from apps.code import DEFAULT_MODEL, InfillConfig, resolve_model
+    from bench.sample_code import CodeTask
+
+    model = args.model or DEFAULT_MODEL
+    num_inputs, num = args.num_inputs or TASK_DEFAULTS["code"]["num_inputs"], args.num or InfillConfig.num
+    temperature = InfillConfig.temperature if args.temperature is None else args.temperature
+    try:
+        task = CodeTask(resolve_model(model, device), num_inputs, args.seed, num, temperature)  # or not a code model
+    except (FileNotFoundError, ValueError) as err:
+        raise SystemExit(f"dlm-bench sample: {err}") from None
+    return task, model
+
+
 def _task(args, device: torch.device):
     """The benchmark task with its models loaded; errors say what to pass."""
+    if args.task == "code":
+        return _code_task(args, device)
     defaults = TASK_DEFAULTS[args.task]
     model = args.model or defaults["model"]
     num_inputs = args.num_inputs or defaults["num_inputs"]
     num = args.num or defaults["num"]
     temperature = defaults["temperature"] if args.temperature is None else args.temperature
-    if args.task == "code":
-        from apps.code.infill import resolve_model
-        from bench.sample_code import CodeTask
-
-        try:
-            loaded = resolve_model(model, device)
-        except (FileNotFoundError, ValueError) as err:
-            raise SystemExit(f"dlm-bench sample: {err}") from None
-        if getattr(loaded.tokenizer, "eoi_token_id", None) is None:
-            raise SystemExit(f"dlm-bench sample: {loaded.path} has no code tokenizer with <eoi>: pass a code model folder")
-        return CodeTask(loaded, num_inputs, args.seed, num, temperature), model
     from apps.protein.design import DesignError, load_generator, load_scorer
     from bench.sample_protein import ProteinTask
 
@@ -127,13 +133,19 @@ def sample_command(args) -> None:
 
 
 def serve_command(args) -> None:
-    from apps.code.batch import BatchInfiller
-    from apps.code.infill import resolve_model
-    from apps.code.serve import ServeConfig, create_app
+    from apps.code import (
+        BatchInfiller,
+        InfillConfig,
+        Infiller,
+        ServeConfig,
+        create_app,
+        resolve_model,
+    )
     from bench.serve import load_test, report
 
     torch.set_num_threads(args.threads)
-    infiller = BatchInfiller(resolve_model(args.model, args.device), syntax_remask=not args.no_syntax_remask)
+    config = InfillConfig(syntax_remask=not args.no_syntax_remask)
+    infiller = BatchInfiller(Infiller(resolve_model(args.model, args.device), config))
     config = ServeConfig(model_name=args.model, max_batch_rows=args.max_batch_rows, max_wait_ms=args.max_wait_ms,
                          max_queue=args.max_queue)  # fmt: skip
     results = load_test(create_app(infiller, config), args.model, args.concurrency, args.requests, args.max_tokens)

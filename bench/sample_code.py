@@ -1,31 +1,29 @@
-"""The code task of `dlm-bench sample`: HumanEval single-line infilling, each hole filled as `apps.code.infill`
-fills it (its canvas, its syntax remasker, its steps and its ranking), then judged on the top candidate.
+"""The code task of `dlm-bench sample`: HumanEval single-line infilling, each hole planned by the app's
+``Infiller`` as `apps.code.infill` plans it (its canvas, its syntax remasker, its steps), filled by the
+benchmark's modes, and ranked by the ``Infiller``; judged on the top candidate.
 
-Quality: parse rate (the spliced function parses) and exact match (``apps.code.evaluate.normalise``
-compares the candidate with the task's middle), both over the top candidate of each task, and the share
-of empty top candidates (a deleted line often still parses, so the parse rate alone flatters a model that
-stops at once).
+Quality: parse rate (the spliced function parses) and exact match (``apps.code.normalise`` compares the
+candidate with the task's middle), both over the top candidate of each task, and the share of empty top
+candidates (a deleted line often still parses, so the parse rate alone flatters a model that stops at once).
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 
-from apps.code.evaluate import normalise
-from apps.code.grammars import parses
-from apps.code.infill import (
-    SPARE_STEPS,
-    HoleCanvas,
-    hole_canvas,
-    hole_lengths,
-    hole_remasker,
-    ranked_candidates,
-    trained_slots,
+from apps.code import (
+    HolePlan,
+    InfillConfig,
+    Infiller,
+    InfillTask,
+    infill_tasks,
+    normalise,
+    parses,
 )
-from apps.code.tasks import InfillTask, infill_tasks
 from bench.sample import Input
 from shared_dlm import Canvas, Loaded
 
@@ -37,8 +35,12 @@ class CodeTask:
     loaded: Loaded  # a code denoiser with its tokenizer
     num_inputs: int
     seed: int = 0
-    num: int = 4  # rows per hole length, infill's default
-    temperature: float = 0.5  # infill's default
+    num: int = InfillConfig.num  # rows per hole length
+    temperature: float = InfillConfig.temperature
+    infiller: Infiller = field(init=False)  # plans the holes and ranks them, as infill does
+
+    def __post_init__(self):
+        self.infiller = Infiller(self.loaded, InfillConfig(num=self.num, temperature=self.temperature, seed=self.seed))
 
     @property
     def model(self) -> torch.nn.Module:
@@ -46,8 +48,7 @@ class CodeTask:
 
     def lengths(self) -> list[int]:
         """infill's default hole lengths: those up to the most slots the model was trained with."""
-        window = self.model.spec.max_len
-        return hole_lengths(None, window, trained_slots(self.loaded.path, window))
+        return self.infiller.lengths()
 
     def chosen(self) -> list[InfillTask]:
         """A seeded sample of the single-line tasks."""
@@ -55,26 +56,19 @@ class CodeTask:
         return random.Random(self.seed).sample(tasks, min(self.num_inputs, len(tasks)))
 
     def inputs(self) -> list[Input]:
-        tokenizer, spec = self.loaded.tokenizer, self.model.spec
-        device = next(self.model.parameters()).device
-        lengths = self.lengths()
         out = []
         for i, task in enumerate(self.chosen()):
-            made = hole_canvas(tokenizer, spec, task.prefix, task.suffix, lengths, self.num, device)
-
-            def remasker(task=task, made=made):
-                return hole_remasker(task.prefix, task.suffix, LANGUAGE, tokenizer, made.hole)
-
-            out.append(Input(made.canvas, self.seed + i, remasker, max(lengths) + SPARE_STEPS, about=(task, made)))
+            hole = self.infiller.plan(task.prefix, task.suffix, LANGUAGE)
+            remasker = partial(self.infiller.remasker, hole)  # a fresh one each run
+            out.append(Input(hole.canvas, self.seed + i, remasker, hole.steps, about=(task, hole)))
         return out
 
-    def top(self, task: InfillTask, made: HoleCanvas, filled: Canvas) -> str:
+    def top(self, hole: HolePlan, filled: Canvas) -> str:
         """The top candidate as infill ranks them (code before blanks, parsing first, then mean log-probability)."""
-        tokenizer = self.loaded.tokenizer
-        return ranked_candidates(made, filled, tokenizer, task.prefix, task.suffix, LANGUAGE)[0].text
+        return self.infiller.rank(hole, filled)[0].text
 
     def quality(self, inputs: list[Input], outputs: list[Canvas]) -> dict[str, float]:
-        tops = [(item.about[0], self.top(*item.about, out)) for item, out in zip(inputs, outputs)]
+        tops = [(item.about[0], self.top(item.about[1], out)) for item, out in zip(inputs, outputs)]
         return {
             "parse_rate": sum(parses(t.prefix + m + t.suffix, LANGUAGE) for t, m in tops) / len(tops),
             "exact_match": sum(normalise(m) == normalise(t.middle) for t, m in tops) / len(tops),

@@ -38,7 +38,7 @@ class LoadResult:
 
 def holes(count: int, max_chars: int = 300) -> list[tuple[str, str]]:
     """(prompt, suffix) pairs: single-line holes of HumanEval solutions, short enough for a small window."""
-    from apps.code.humaneval import load_problems
+    from apps.code import load_problems
 
     pairs = []
     for problem in load_problems():

@@ -14,9 +14,16 @@ import warnings
 import pandas as pd
 import streamlit as st
 
-from apps.code.cli import DEMO
-from apps.code.grammars import GRAMMARS
-from apps.code.infill import DEFAULT_BLOCK_LENGTH, DEFAULT_MODEL, FILL, ContextTruncatedWarning, infill, resolve_model
+from apps.code import (
+    DEFAULT_MODEL,
+    DEMO,
+    FILL,
+    GRAMMARS,
+    ContextTruncatedWarning,
+    InfillConfig,
+    infill,
+    resolve_model,
+)
 from dashboards.code_view import (
     AUTO,
     COMMITTED,
@@ -38,6 +45,7 @@ from shared_dlm import STRATEGIES, Loaded
 LANGUAGES = sorted(GRAMMARS)
 SAMPLERS = sorted(STRATEGIES)
 LENGTHS = [4, 8, 16, 32, 64, 128]
+DEFAULTS = InfillConfig()
 STYLE = {  # how the replay shows a hole slot in each state
     COMMITTED: "background:#c8f7c5;font-weight:bold",
     KEPT: "",
@@ -79,34 +87,41 @@ def form() -> dict | None:
             model = st.text_input(
                 "Model", DEFAULT_MODEL, key="model", help="a folder written by `dlm-code train`, or a registered name"
             )
-            sampler = st.selectbox("Sampler", SAMPLERS, index=SAMPLERS.index("confidence"), key="sampler")
-            num = st.number_input("Candidates per hole length", min_value=1, max_value=64, value=4, key="num")
+            sampler = st.selectbox("Sampler", SAMPLERS, index=SAMPLERS.index(DEFAULTS.sampler), key="sampler")
+            num = st.number_input(
+                "Candidates per hole length", min_value=1, max_value=64, value=DEFAULTS.num, key="num"
+            )
             lengths = st.multiselect(
                 "Hole lengths to try, in tokens", LENGTHS, key="lengths", help="none chosen: the model's own (8 to 64)"
             )
             steps = st.number_input("Steps (0: one per hole slot + 8)", min_value=0, value=0, key="steps")
             block = st.number_input(
-                "Block length (0: the whole hole at once)", min_value=0, value=DEFAULT_BLOCK_LENGTH, key="block",
+                "Block length (0: the whole hole at once)", min_value=0, value=DEFAULTS.block_length, key="block",
                 help="fill the hole left to right in blocks of this many slots",
             )  # fmt: skip
             temperature = st.number_input(
-                "Temperature (0: greedy)", min_value=0.0, value=0.5, step=0.1, key="temperature"
+                "Temperature (0: greedy)", min_value=0.0, value=DEFAULTS.temperature, step=0.1, key="temperature"
             )
             syntax = st.checkbox(
-                "Syntax remasking: send tokens tree-sitter blames back to the mask", True, key="syntax"
+                "Syntax remasking: send tokens tree-sitter blames back to the mask",
+                DEFAULTS.syntax_remask,
+                key="syntax",
             )
-            seed = st.number_input("Seed", value=0, step=1, key="seed")
+            seed = st.number_input("Seed", value=DEFAULTS.seed, step=1, key="seed")
         if not st.form_submit_button("Generate", type="primary"):
             return None
     return {
         "code": code, "upload": upload, "first": int(first), "last": int(last), "language": language,
-        "model": model.strip(), "sampler": sampler, "num": int(num), "lengths": lengths, "steps": int(steps),
-        "block": int(block), "temperature": float(temperature), "syntax": syntax, "seed": int(seed),
+        "model": model.strip(), "settings": {
+            "sampler": sampler, "num": int(num), "lengths": lengths or None, "steps": int(steps) or None,
+            "block_length": int(block), "temperature": float(temperature), "syntax_remask": syntax, "seed": int(seed),
+        },
     }  # fmt: skip
 
 
 def generate(inputs: dict) -> dict:
     """Validate the inputs, fill the hole, and keep what the page shows (ValueError etc. for bad input)."""
+    config = InfillConfig(**inputs["settings"])
     upload = inputs["upload"]
     name = upload.name if upload is not None else "code"
     text = read_upload(upload.name, upload.getvalue()) if upload is not None else inputs["code"]
@@ -121,11 +136,8 @@ def generate(inputs: dict) -> dict:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ContextTruncatedWarning)
             candidates = infill(
-                hole.prefix, hole.suffix, language, model=loaded, num=inputs["num"], steps=inputs["steps"] or None,
-                sampler=inputs["sampler"], syntax_remask=inputs["syntax"], lengths=inputs["lengths"] or None,
-                block_length=inputs["block"], temperature=inputs["temperature"], seed=inputs["seed"], device=device,
-                trace=trace,
-            )  # fmt: skip
+                hole.prefix, hole.suffix, language, config=config, model=loaded, device=device, trace=trace
+            )
     finally:
         bar.empty()
     seconds = time.perf_counter() - start

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from apps.code.grammars import find_errors, get_grammar, grammar_for_path
-from apps.code.infill import FILL, Candidate
+from apps.code import FILL, Candidate, find_errors, get_grammar, grammar_for_path
 from shared_dlm import StepRecord
 
 AUTO = "auto (from the file name)"

@@ -5,6 +5,7 @@ Apps and dashboards import from here only: these names are the core's public int
 
 from shared_dlm.adapters import MaskedLMAdapter
 from shared_dlm.canvas import Canvas, CanvasError, Remasker
+from shared_dlm.launch import run_streamlit, streamlit_command
 from shared_dlm.loading import (
     CheckpointError,
     Loaded,
@@ -122,8 +123,10 @@ __all__ = [
     "register_strategy",
     "registered_names",
     "resolve",
+    "run_streamlit",
     "sample_times",
     "strategy_options",
+    "streamlit_command",
     "tokenize",
     "top_k_per_row",
     "weights_sha256",

@@ -1,11 +1,12 @@
 """Fill the holes of many requests in one batched canvas: what ``dlm-code serve`` runs for requests that
 arrive together.
 
-Each request is laid out as ``infill`` lays out one hole (``hole_canvas``: every length tried, ``n`` rows
-each), the requests' rows are stacked, and rows shorter than the longest are padded at the end (pad id,
+Each request is planned by the server's ``Infiller`` as ``infill`` plans one hole (every length tried up to
+its ``max_tokens``, ``n`` rows each, with the server's ``InfillConfig`` and the request's temperature and
+seed), the requests' rows are stacked, and rows shorter than the longest are padded at the end (pad id,
 fixed, not attended). Each request keeps its own syntax remasker, shown only its own rows. One call to
 the core sampler denoises them all with the largest step count any of them needs; one temperature per
-batch (the caller groups requests by it). A request's candidates are ranked as ``infill`` ranks them and
+batch (the caller groups requests by it). A request's candidates are ranked by the ``Infiller`` and
 its ``n`` best distinct ones are its choices, cut at the first of its ``stop`` strings.
 
 Reproducibility: the sampler draws from one generator for the batch, seeded with the first request's
@@ -20,20 +21,9 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import Tensor
 
-from apps.code.fim import fit_context
 from apps.code.grammars import GRAMMARS, find_errors, get_grammar
-from apps.code.infill import (
-    DEFAULT_BLOCK_LENGTH,
-    SPARE_STEPS,
-    HoleCanvas,
-    hole_canvas,
-    hole_lengths,
-    hole_remasker,
-    hole_strategy,
-    ranked_candidates,
-    trained_slots,
-)
-from shared_dlm import Canvas, Loaded, SamplerConfig, generate
+from apps.code.infill import HolePlan, Infiller
+from shared_dlm import Canvas, generate
 
 
 class RequestError(ValueError):
@@ -75,9 +65,8 @@ class Filled:
 @dataclass
 class Planned:
     request: FillRequest
-    made: HoleCanvas
-    steps: int
-    rows: slice = field(default_factory=lambda: slice(0, 0))
+    hole: HolePlan
+    rows: slice = field(default_factory=lambda: slice(0, 0))  # its rows of the batch, set when stacked
 
 
 def guess_language(prefix: str, suffix: str) -> str:
@@ -88,26 +77,11 @@ def guess_language(prefix: str, suffix: str) -> str:
 
 
 class BatchInfiller:
-    """Fills the holes of many ``FillRequest``s with one loaded code model (see the module docstring)."""
+    """Fills the holes of many ``FillRequest``s with one ``Infiller`` (see the module docstring)."""
 
-    def __init__(
-        self,
-        loaded: Loaded,
-        *,
-        sampler: str = "confidence",
-        syntax_remask: bool = True,
-        block_length: int | None = DEFAULT_BLOCK_LENGTH,
-        cache: bool = False,
-    ):
-        tokenizer = loaded.tokenizer
-        if tokenizer is None or getattr(tokenizer, "eoi_token_id", None) is None:
-            raise ValueError(f"the model at {loaded.path} has no code tokenizer with <eoi> beside it")
-        self.loaded, self.tokenizer, self.model = loaded, tokenizer, loaded.model
-        self.spec = loaded.model.spec
-        self.syntax_remask, self.cache = syntax_remask, cache
-        self.strategy = hole_strategy(sampler, block_length)  # an unknown sampler fails here, before serving
-        self.most_slots = trained_slots(loaded.path, self.spec.max_len)
-        self.device = next(loaded.model.parameters()).device
+    def __init__(self, infiller: Infiller):
+        self.infiller = infiller
+        self.tokenizer, self.spec = infiller.tokenizer, infiller.spec
 
     def check(self, request: FillRequest) -> Planned:
         """The request laid out as its own canvas, or a RequestError that says what is wrong."""
@@ -125,19 +99,17 @@ class BatchInfiller:
             )
         if not 0.0 <= request.temperature <= 2.0:
             raise RequestError(f"temperature must lie in [0, 2], got {request.temperature}", "temperature")
-        lengths = hole_lengths(None, self.spec.max_len, min(self.most_slots, request.max_tokens))
-        if not request.truncate:
-            context = fit_context(self.tokenizer, request.prefix, request.suffix, self.spec.max_len - max(lengths))
-            if context.truncated:
-                raise RequestError(
-                    f"the prompt and suffix do not fit the model's window of {self.spec.max_len} tokens with a "
-                    f"{max(lengths)}-token hole; send less code around the hole, or \"truncate\": true to let the "
-                    "server keep only the code nearest the hole",
-                    "prompt",
-                    "context_length_exceeded",
-                )
-        made = hole_canvas(self.tokenizer, self.spec, request.prefix, request.suffix, lengths, request.n, self.device)
-        return Planned(request, made, max(lengths) + SPARE_STEPS)
+        config = replace(self.infiller.config, num=request.n, temperature=request.temperature, seed=request.seed)
+        hole = self.infiller.plan(request.prefix, request.suffix, request.language, config, request.max_tokens)
+        if hole.layout.truncated and not request.truncate:
+            raise RequestError(
+                f"the prompt and suffix do not fit the model's window of {self.spec.max_len} tokens with a "
+                f"{max(hole.layout.lengths)}-token hole; send less code around the hole, or \"truncate\": true to let "
+                "the server keep only the code nearest the hole",
+                "prompt",
+                "context_length_exceeded",
+            )
+        return Planned(request, hole)
 
     def run(self, requests: list[FillRequest]) -> list[Filled | Exception]:
         """Each request's result, or the error that stopped it (others in the batch are not affected)."""
@@ -159,21 +131,22 @@ class BatchInfiller:
         if len(temperatures) > 1:
             raise ValueError(f"one temperature per batch, got {sorted(temperatures)}: group the requests by it")
         canvas = self._stack(plans)
-        remasker = _RowsRemasker([(p.rows, p.made.canvas.shape[1], self._remasker(p)) for p in plans])
-        config = SamplerConfig(
-            steps=max(p.steps for p in plans), strategy=self.strategy, temperature=temperatures.pop(), cache=self.cache
-        )
-        generator = torch.Generator(device=self.device).manual_seed(plans[0].request.seed)
-        out = generate(self.model, canvas, config, remasker=remasker if self.syntax_remask else None, generator=generator)
+        holes = [p.hole for p in plans]
+        remaskers = [(p.rows, p.hole.canvas.shape[1], self.infiller.remasker(p.hole)) for p in plans]
+        parts = [part for part in remaskers if part[2] is not None]
+        out = generate(
+            self.infiller.model, canvas, self.infiller.sampler_config(holes),
+            remasker=_RowsRemasker(parts) if parts else None, generator=self.infiller.generator(holes[0]),
+        )  # fmt: skip
         return [self._choices(p, out) for p in plans]
 
     def _stack(self, plans: list[Planned]) -> Canvas:
-        width = max(p.made.canvas.shape[1] for p in plans)
+        width = max(p.hole.canvas.shape[1] for p in plans)
         pad = self.spec.pad_id if self.spec.pad_id is not None else self.tokenizer.eos_token_id
         ids, fixed, allowed, attention = [], [], [], []
         at = 0
         for plan in plans:
-            canvas = plan.made.canvas
+            canvas = plan.hole.canvas
             rows, length = canvas.shape
             plan.rows = slice(at, at + rows)
             at += rows
@@ -185,16 +158,12 @@ class BatchInfiller:
             allowed.append(torch.cat([sets, sets[:, :1].expand(-1, extra, -1)], dim=1))
         return Canvas(torch.cat(ids), torch.cat(fixed), torch.cat(allowed), torch.cat(attention))
 
-    def _remasker(self, plan: Planned):
-        request = plan.request
-        return hole_remasker(plan.made.prefix, request.suffix, request.language, self.tokenizer, plan.made.hole)
-
     def _choices(self, plan: Planned, out: Canvas) -> Filled:
-        request, made = plan.request, plan.made
-        length = made.canvas.shape[1]
+        request, layout = plan.request, plan.hole.layout
+        length = layout.canvas.shape[1]
         mine = Canvas(out.ids[plan.rows, :length], out.fixed[plan.rows, :length], logp=out.logp[plan.rows, :length])
         ranked = []
-        for candidate in ranked_candidates(made, mine, self.tokenizer, request.prefix, request.suffix, request.language):
+        for candidate in self.infiller.rank(plan.hole, mine):
             text, stopped = _cut(candidate.text, request.stop)
             finish = "stop" if stopped or candidate.length < candidate.slots else "length"
             ranked.append(Choice(text, finish, candidate.length, candidate.parses))
@@ -205,8 +174,8 @@ class BatchInfiller:
             (again if choice.text in seen else first).append(choice)
             seen.add(choice.text)
         choices = (first + again)[: request.n]
-        context = length - (made.hole.stop - made.hole.start)
-        return Filled(choices, context, made.truncated)
+        context = length - (layout.hole.stop - layout.hole.start)
+        return Filled(choices, context, layout.truncated)
 
 
 class _RowsRemasker:

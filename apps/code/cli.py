@@ -12,16 +12,20 @@ dlm-code dashboard --port 8501
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shlex
 import sys
 from pathlib import Path
 
+from apps.code import DEMO
+from apps.code.infill import DEFAULT_MODEL, InfillConfig
 from apps.code.languages import LANGUAGES
 from shared_dlm import STRATEGIES, provenance
 
-DEMO = Path(__file__).with_name("examples") / "demo.py.in"
+DEFAULTS = InfillConfig()
+PAGE = Path(__file__).resolve().parents[2] / "dashboards" / "code_app.py"  # the dashboard, beside the apps package
 
 
 def _positive(text: str) -> int:
@@ -97,21 +101,11 @@ def train_model(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sampling(args: argparse.Namespace) -> dict:
-    from apps.code.infill import DEFAULT_MODEL
-
-    return {
-        "model": args.model or DEFAULT_MODEL,
-        "num": args.num,
-        "steps": args.steps,
-        "sampler": args.sampler,
-        "syntax_remask": args.syntax_remask,
-        "block_length": args.block_length,
-        "temperature": args.temperature,
-        "cache": args.cache,
-        "seed": args.seed,
-        "device": args.device,
-    }
+def infill_config(args: argparse.Namespace) -> InfillConfig:
+    """The decoding settings of a subcommand's flags (each flag's dest is the field's name); those it lacks keep
+    InfillConfig's defaults."""
+    names = {f.name for f in dataclasses.fields(InfillConfig)}
+    return InfillConfig(**{name: value for name, value in vars(args).items() if name in names})
 
 
 def _candidates_json(candidates) -> list[dict]:
@@ -123,19 +117,13 @@ def _candidates_json(candidates) -> list[dict]:
 
 def run_server(args: argparse.Namespace) -> int:
     from apps.code.batch import BatchInfiller
-    from apps.code.infill import DEFAULT_MODEL, resolve_model
+    from apps.code.infill import Infiller, resolve_model
     from apps.code.serve import ServeConfig, serve
 
     if args.max_wait_ms < 0:
         raise ValueError(f"--max-wait-ms must be >= 0, got {args.max_wait_ms}")
-    name = args.model or DEFAULT_MODEL
-    infiller = BatchInfiller(
-        resolve_model(name, args.device),
-        sampler=args.sampler,
-        syntax_remask=args.syntax_remask,
-        block_length=args.block_length,
-        cache=args.cache,
-    )
+    name = args.model
+    infiller = BatchInfiller(Infiller(resolve_model(name, args.device), infill_config(args)))
     config = ServeConfig(
         model_name=name, max_batch_rows=args.max_batch_rows, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue,
         truncate=args.truncate,
@@ -156,7 +144,7 @@ def fill_file(args: argparse.Namespace) -> int:
             language = grammar_for_path(args.path).name
         except ValueError as error:
             raise ValueError(f"{error}; pass --language") from None
-    candidates = infill(prefix, suffix, language, **_sampling(args))
+    candidates = infill(prefix, suffix, language, config=infill_config(args), model=args.model, device=args.device)
     if args.json:
         print(json.dumps({"candidates": _candidates_json(candidates)}, indent=2))
     else:
@@ -168,8 +156,9 @@ def evaluate(args: argparse.Namespace) -> int:
     from apps.code.evaluate import evaluate_humaneval
 
     report = evaluate_humaneval(
-        args.mode, limit=args.limit, sample=args.sample, cursor_after_indent=args.after_indent, **_sampling(args)
-    )
+        args.mode, infill_config(args), model=args.model, device=args.device, limit=args.limit, sample=args.sample,
+        cursor_after_indent=args.after_indent,
+    )  # fmt: skip
     report["provenance"] = provenance({"model": report["model"]}, args.device, args.command)
     if args.json:
         print(json.dumps(report, indent=2))
@@ -190,8 +179,8 @@ def demo(args: argparse.Namespace) -> int:
     from apps.code.infill import infill, split_fill
 
     prefix, suffix = split_fill(DEMO)
-    candidates = infill(prefix, suffix, "python", **_sampling(args))
-    print(f"{DEMO.name}, the hole filled by {args.model or 'the default model'}; candidates best first:\n")
+    candidates = infill(prefix, suffix, "python", config=infill_config(args), model=args.model, device=args.device)
+    print(f"{DEMO.name}, the hole filled by {args.model}; candidates best first:\n")
     print(prefix + "<FILL>" + suffix)
     for rank, c in enumerate(candidates, 1):
         print(f"#{rank}  {'parses' if c.parses else 'does not parse'}, score {c.score:.3f}, {c.length} tokens")
@@ -200,34 +189,26 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def dashboard(args: argparse.Namespace) -> int:
-    from dashboards.launch import launch
+    from shared_dlm import run_streamlit
 
-    launch("code_app.py", args.port, args.headless)
+    run_streamlit(PAGE, args.port, args.headless)
     return 0
 
 
-def _add_block_length(parser: argparse.ArgumentParser) -> None:
-    from apps.code.infill import DEFAULT_BLOCK_LENGTH
-
+def _add_decoding(parser: argparse.ArgumentParser) -> None:
+    """The flags of the settings a server keeps for every request (the sampler and what steers it)."""
+    parser.add_argument(
+        "--sampler",
+        default=DEFAULTS.sampler,
+        help=f"one of {', '.join(sorted(STRATEGIES))} (default {DEFAULTS.sampler})",
+    )
     parser.add_argument(
         "--block-length",
         type=_natural,
-        default=DEFAULT_BLOCK_LENGTH,
-        help=f"fill the hole left to right in blocks of this many slots; 0: all at once (default {DEFAULT_BLOCK_LENGTH})",
+        default=DEFAULTS.block_length,
+        help="fill the hole left to right in blocks of this many slots; 0: all at once "
+        f"(default {DEFAULTS.block_length})",
     )
-
-
-def _add_sampling(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model", default=None, help="model folder (written by `dlm-code train`) or name (default: the shipped model)"
-    )
-    parser.add_argument("--num", type=_positive, default=4, help="candidates per hole length tried (default 4)")
-    parser.add_argument("--steps", type=_positive, default=None, help="denoising steps (default: most slots + 8)")
-    parser.add_argument(
-        "--sampler", default="confidence", help=f"one of {', '.join(sorted(STRATEGIES))} (default confidence)"
-    )
-    _add_block_length(parser)
-    parser.add_argument("--temperature", type=float, default=0.5, help="0 is greedy (default 0.5)")
     parser.add_argument(
         "--cache", action="store_true",
         help="reuse the context's keys and values between full forwards (every 4 steps): faster, close to the uncached fills",
@@ -238,11 +219,27 @@ def _add_sampling(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="do not send tokens under tree-sitter errors back to the mask",
     )
-    parser.add_argument("--seed", type=int, default=0)
+
+
+def _add_sampling(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", default=DEFAULT_MODEL,
+        help="model folder (written by `dlm-code train`) or name (default: the shipped model)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--num", type=_positive, default=DEFAULTS.num, help=f"candidates per hole length tried (default {DEFAULTS.num})"
+    )
+    parser.add_argument("--steps", type=_positive, default=DEFAULTS.steps, help="denoising steps (default: most slots + 8)")
+    _add_decoding(parser)
+    parser.add_argument(
+        "--temperature", type=float, default=DEFAULTS.temperature, help=f"0 is greedy (default {DEFAULTS.temperature})"
+    )
+    parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
     parser.add_argument("--device", default="cpu")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """Every subcommand and its flags. Long, but flat: one flag a statement, read top to bottom like ``--help``."""
     parser = argparse.ArgumentParser(prog="dlm-code", description="Code infilling on masked diffusion language models.")
     commands = parser.add_subparsers(dest="subcommand", required=True)
 
@@ -330,15 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     server.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     server.add_argument("--port", type=_positive, default=8000, help="port to listen on")
-    server.add_argument("--model", default=None, help="model folder or registered name (default: the shipped code-default)")
-    server.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
-    server.add_argument("--sampler", default="confidence", help="sampling strategy name")
-    _add_block_length(server)
-    server.add_argument("--no-syntax-remask", dest="syntax_remask", action="store_false", help="turn off tree-sitter remasking")
     server.add_argument(
-        "--cache", action="store_true",
-        help="reuse the context's keys and values between full forwards (every 4 steps): faster, close to the uncached fills",
-    )  # fmt: skip
+        "--model", default=DEFAULT_MODEL, help="model folder or registered name (default: the shipped code-default)"
+    )
+    server.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    _add_decoding(server)
     server.add_argument("--max-batch-rows", type=_positive, default=64, help="canvas rows denoised together at most")
     server.add_argument("--max-wait-ms", type=float, default=10.0, help="how long a batch waits for more requests")
     server.add_argument("--max-queue", type=_positive, default=64, help="requests waiting at most (past it: 503)")

@@ -1,6 +1,6 @@
 """HumanEval infilling (``apps.code.tasks``) scored for a model and for two trivial baselines, measured alike.
 
-For each task the model's top candidate (``apps.code.infill``) is spliced into the hole and the problem's
+For each task the model's top candidate (an ``apps.code.infill.Infiller``) is spliced into the hole and the problem's
 tests run in the sandbox (``apps.code.sandbox``). Reported: pass@1 (the top candidate passes), exact match
 (the candidate equals the reference middle once trailing whitespace is stripped from every line and trailing
 blank lines dropped), parse rate (tree-sitter parses the spliced function) and blank rate (the middle is empty
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from apps.code.grammars import parses
-from apps.code.infill import DEFAULT_BLOCK_LENGTH, DEFAULT_MODEL, infill, resolve_model
+from apps.code.infill import DEFAULT_MODEL, InfillConfig, Infiller, resolve_model
 from apps.code.sandbox import pass_at_1
 from apps.code.tasks import InfillTask, after_indent, infill_tasks
 from shared_dlm import Loaded
@@ -78,31 +78,26 @@ BASELINES = {"pass": pass_baseline, "copy_previous_line": copy_previous_line}
 
 def evaluate_humaneval(
     mode: str,
+    config: InfillConfig = InfillConfig(),
     *,
     model: Loaded | str | Path = DEFAULT_MODEL,
+    device: str = "cpu",
     limit: int | None = None,
     sample: int | None = None,
-    num: int = 4,
-    steps: int | None = None,
-    sampler: str = "confidence",
-    syntax_remask: bool = True,
-    block_length: int | None = DEFAULT_BLOCK_LENGTH,
-    temperature: float = 0.5,
-    cache: bool = False,
-    seed: int = 0,
-    device: str = "cpu",
     workers: int = 2,
     cursor_after_indent: bool = False,
 ) -> dict:
     """The model's scores on the first ``limit`` tasks of a mode (or on ``sample`` tasks drawn across all
-    problems with ``seed``, kept in the fixed order), with the baselines' on the same tasks.
-    ``cursor_after_indent``: each hole starts after its first line's indentation (``tasks.after_indent``)."""
+    problems with ``config.seed``, kept in the fixed order), with the baselines' on the same tasks; each hole
+    is filled with ``config``. ``cursor_after_indent``: each hole starts after its first line's indentation
+    (``tasks.after_indent``)."""
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
     if sample is not None and sample < 1:
         raise ValueError(f"sample must be at least 1, got {sample}")
     if limit is not None and sample is not None:
         raise ValueError("give limit or sample, not both")
+    seed = config.seed
     tasks = infill_tasks(mode)
     if sample is not None and sample < len(tasks):
         chosen = sorted(random.Random(seed).sample(range(len(tasks)), sample))
@@ -111,24 +106,10 @@ def evaluate_humaneval(
     if cursor_after_indent:
         tasks = [after_indent(task) for task in tasks]
     started = time.monotonic()
-    loaded = resolve_model(model, device)
+    infiller = Infiller(resolve_model(model, device), config)
     middles = []
     for task in tasks:
-        candidates = infill(
-            task.prefix,
-            task.suffix,
-            LANGUAGE,
-            model=loaded,
-            num=num,
-            steps=steps,
-            sampler=sampler,
-            syntax_remask=syntax_remask,
-            block_length=block_length,
-            temperature=temperature,
-            cache=cache,
-            seed=seed,
-            device=device,
-        )
+        candidates = infiller.fill(task.prefix, task.suffix, LANGUAGE)
         middles.append(candidates[0].text if candidates else "")
     scores = score_middles(tasks, middles, workers)
     seconds = time.monotonic() - started
@@ -137,7 +118,7 @@ def evaluate_humaneval(
     }
     return {
         "mode": mode,
-        "model": str(loaded.path),
+        "model": str(infiller.loaded.path),
         "tasks": len(tasks),
         "hole_starts": "after the indentation" if cursor_after_indent else "at the line",
         "selection": f"a sample of {len(tasks)} (seed {seed})" if sample is not None else f"the first {len(tasks)}",

@@ -1,5 +1,10 @@
 """Fill a hole in code with a masked diffusion model: ``infill(prefix, suffix)`` returns ranked candidates.
 
+Every decoding setting is a field of ``InfillConfig``. An ``Infiller``, a loaded model with its settings, is
+the one pipeline: it plans a hole (the canvas below, its syntax remasker, its steps and sampler) and ranks the
+rows the sampler filled. ``infill`` sends one hole through it; the batch infiller behind ``dlm-code serve``,
+the HumanEval evaluation, ``dlm-bench sample`` and the dashboard use the same object.
+
 The hole's length is not known, so several slot counts are tried in one batched canvas (8, 16, 32 and 64
 tokens by default, those above the most slots the model was trained with left out: ``infill.json`` beside
 the model, written by ``dlm-code train``, or else half the model's window), ``num`` rows each. Every row has the same
@@ -159,9 +164,7 @@ def hole_lengths(lengths, window: int, most: int) -> list[int]:
     if lengths is None:
         kept = [n for n in DEFAULT_LENGTHS if n <= most]
         return kept or [most]
-    lengths = sorted(set(lengths))
-    if not lengths or any(not isinstance(n, int) or n < 1 for n in lengths):
-        raise ValueError(f"lengths must be positive numbers of tokens, got {lengths}")
+    lengths = sorted(lengths)  # positive, distinct: InfillConfig checks them
     if lengths[-1] > window - 2:
         raise ValueError(
             f"a hole of {lengths[-1]} tokens does not fit the model's window of {window} positions with any context"
@@ -263,70 +266,160 @@ def hole_canvas(
     return HoleCanvas(canvas, hole, rows, context.truncated, before_hole, healing)
 
 
+@dataclass(frozen=True)
+class InfillConfig:
+    """Every decoding setting of a hole; the defaults are those the shipped model is measured with."""
+
+    num: int = 4  # candidates returned, and rows tried for each hole length
+    lengths: tuple[int, ...] | None = None  # hole slots to try; None: DEFAULT_LENGTHS up to the model's trained slots
+    steps: int | None = None  # denoising steps; None: the most slots tried + SPARE_STEPS
+    sampler: str = "confidence"  # a core strategy (shared_dlm.STRATEGIES)
+    block_length: int | None = DEFAULT_BLOCK_LENGTH  # semi-autoregressive blocks over the hole; None or 0: none
+    temperature: float = 0.5  # 0 is greedy
+    syntax_remask: bool = True  # tree-sitter's SyntaxRemasker sends the tokens it blames back to the mask
+    cache: bool = False  # reuse the context's keys and values between full forwards (SamplerConfig.cache)
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.num < 1:
+            raise ValueError(f"num must be at least 1, got {self.num}")
+        if self.block_length is not None and self.block_length < 0:
+            raise ValueError(f"block_length must be positive (or 0 for none), got {self.block_length}")
+        if self.lengths is not None:
+            lengths = sorted(set(self.lengths))
+            if not lengths or any(not isinstance(n, int) or n < 1 for n in lengths):
+                raise ValueError(f"lengths must be positive numbers of tokens, got {lengths}")
+            object.__setattr__(self, "lengths", tuple(lengths))
+
+
+@dataclass
+class HolePlan:
+    """One hole laid out for the sampler by ``Infiller.plan``: what ``generate`` and the ranking need."""
+
+    prefix: str  # as given: candidates are spliced between it and the suffix
+    suffix: str
+    language: str
+    config: InfillConfig
+    layout: HoleCanvas  # the canvas, with the prefix healed
+    steps: int
+
+    @property
+    def canvas(self) -> Canvas:
+        return self.layout.canvas  # (B, L)
+
+
+class Infiller:
+    """A loaded code model and its decoding settings (see the module docstring): plans a hole (its canvas, its
+    syntax remasker, its steps and sampler) and ranks what the sampler made of it. ``infill``, the batch
+    infiller behind ``dlm-code serve``, the evaluation, the benchmark and the dashboard all fill holes with it."""
+
+    def __init__(self, loaded: Loaded, config: InfillConfig = InfillConfig()):
+        tokenizer = loaded.tokenizer
+        if tokenizer is None or getattr(tokenizer, "eoi_token_id", None) is None:
+            raise ValueError(f"the model at {loaded.path} has no code tokenizer with <eoi> beside it")
+        self.loaded, self.tokenizer, self.model, self.config = loaded, tokenizer, loaded.model, config
+        self.spec = loaded.model.spec
+        if tokenizer.mask_token_id != self.spec.mask_id:
+            raise ValueError(
+                f"the tokenizer's mask id {tokenizer.mask_token_id} is not the model's {self.spec.mask_id}"
+            )
+        hole_strategy(config.sampler, config.block_length)  # an unknown sampler fails here, before any hole
+        self.most_slots = trained_slots(loaded.path, self.spec.max_len)
+        self.device = next(loaded.model.parameters()).device
+
+    def lengths(self, config: InfillConfig | None = None, max_slots: int | None = None) -> list[int]:
+        """The slot counts a hole tries: ``config.lengths`` checked against the window, or by default those of
+        ``DEFAULT_LENGTHS`` up to the model's trained slots (and ``max_slots``, a request's most tokens)."""
+        most = self.most_slots if max_slots is None else min(self.most_slots, max_slots)
+        return hole_lengths((config or self.config).lengths, self.spec.max_len, most)
+
+    def plan(
+        self, prefix: str, suffix: str, language: str = "python", config: InfillConfig | None = None,
+        max_slots: int | None = None,
+    ) -> HolePlan:  # fmt: skip
+        """The hole between ``prefix`` and ``suffix`` laid out with ``config`` (default: the infiller's)."""
+        config = config or self.config
+        get_grammar(language)  # unknown language: an error that lists the known ones
+        lengths = self.lengths(config, max_slots)
+        layout = hole_canvas(self.tokenizer, self.spec, prefix, suffix, lengths, config.num, self.device)
+        steps = max(lengths) + SPARE_STEPS if config.steps is None else config.steps
+        return HolePlan(prefix, suffix, language, config, layout, steps)
+
+    def remasker(self, plan: HolePlan) -> UpToFirstEoi | None:
+        """A fresh syntax remasker of the plan's hole (remaskers keep state), or None without syntax remasking."""
+        if not plan.config.syntax_remask:
+            return None
+        layout = plan.layout
+        return hole_remasker(layout.prefix, plan.suffix, plan.language, self.tokenizer, layout.hole)
+
+    def sampler_config(self, plans: list[HolePlan]) -> SamplerConfig:
+        """One sampler for plans filled together (one temperature): the most steps any of them needs, blocks over
+        the largest hole."""
+        config = plans[0].config
+        steps, slots = max(p.steps for p in plans), max(max(p.layout.lengths) for p in plans)
+        strategy = hole_strategy(config.sampler, config.block_length, slots, steps)
+        return SamplerConfig(steps=steps, strategy=strategy, temperature=config.temperature, cache=config.cache)
+
+    def generator(self, plan: HolePlan) -> torch.Generator:
+        """The sampler's random generator, seeded with the plan's seed, on the model's device."""
+        return torch.Generator(device=self.device).manual_seed(plan.config.seed)
+
+    def rank(self, plan: HolePlan, out: Canvas) -> list[Candidate]:
+        """Every row's candidate of the plan's filled canvas ``out`` (B, L), best first."""
+        return ranked_candidates(plan.layout, out, self.tokenizer, plan.prefix, plan.suffix, plan.language)
+
+    def best(self, plan: HolePlan, out: Canvas) -> list[Candidate]:
+        """The ``num`` best distinct candidates of the plan's filled canvas."""
+        best: dict[str, Candidate] = {}
+        for candidate in self.rank(plan, out):
+            best.setdefault(candidate.text, candidate)
+        return list(best.values())[: plan.config.num]
+
+    def fill(
+        self, prefix: str, suffix: str, language: str = "python", trace: Callable[[StepRecord], None] | None = None
+    ) -> list[Candidate]:
+        """Up to ``num`` distinct candidates for the code between ``prefix`` and ``suffix``, best first (a
+        ``ContextTruncatedWarning`` when far context was left out). ``trace`` receives every denoising step."""
+        plan = self.plan(prefix, suffix, language)
+        hole = plan.layout.hole
+        if plan.layout.truncated:
+            warnings.warn(
+                f"the file does not fit the model's window of {self.spec.max_len} tokens with a "
+                f"{max(plan.layout.lengths)}-slot hole: only the {hole.start} tokens before the hole and "
+                f"{plan.canvas.shape[1] - hole.stop} after it are seen",
+                ContextTruncatedWarning,
+                stacklevel=3,  # the caller of infill
+            )
+        out = generate(
+            self.model, plan.canvas, self.sampler_config([plan]), remasker=self.remasker(plan), trace=trace,
+            generator=self.generator(plan),
+        )  # fmt: skip
+        return self.best(plan, out)
+
+
 def infill(
     prefix: str,
     suffix: str,
     language: str = "python",
     *,
+    config: InfillConfig = InfillConfig(),
     model: Loaded | str | Path = DEFAULT_MODEL,
-    num: int = 4,
-    steps: int | None = None,
-    sampler: str = "confidence",
-    syntax_remask: bool = True,
-    lengths: list[int] | tuple[int, ...] | None = None,
-    block_length: int | None = DEFAULT_BLOCK_LENGTH,
-    temperature: float = 0.5,
-    cache: bool = False,
-    seed: int = 0,
     device: torch.device | str = "cpu",
     trace: Callable[[StepRecord], None] | None = None,
 ) -> list[Candidate]:
-    """Up to ``num`` distinct candidates for the code between ``prefix`` and ``suffix``, best first.
+    """Up to ``config.num`` distinct candidates for the code between ``prefix`` and ``suffix``, best first.
 
-    ``cache``: reuse the context's keys and values between full forwards (``SamplerConfig.cache``): faster,
-    close to the uncached candidates. ``trace`` receives every denoising step of the whole batch (one row per
-    length tried and sample).
+    ``model``: a ``Loaded`` code model, a registered name or a folder. ``trace`` receives every denoising step
+    of the whole batch (one row per length tried and sample).
     """
-    get_grammar(language)  # unknown language: an error that lists the known ones
-    if num < 1:
-        raise ValueError(f"num must be at least 1, got {num}")
-    loaded = resolve_model(model, device)
-    tokenizer, net = loaded.tokenizer, loaded.model
-    if tokenizer is None or getattr(tokenizer, "eoi_token_id", None) is None:
-        raise ValueError(f"the model at {loaded.path} has no code tokenizer with <eoi> beside it")
-    spec = net.spec
-    if tokenizer.mask_token_id != spec.mask_id:
-        raise ValueError(f"the tokenizer's mask id {tokenizer.mask_token_id} is not the model's {spec.mask_id}")
-    lengths = hole_lengths(lengths, spec.max_len, trained_slots(loaded.path, spec.max_len))
-    made = hole_canvas(tokenizer, spec, prefix, suffix, lengths, num, device)
-    hole = made.hole
-    if made.truncated:
-        warnings.warn(
-            f"the file does not fit the model's window of {spec.max_len} tokens with a {max(lengths)}-slot hole: "
-            f"only the {hole.start} tokens before the hole and {made.canvas.shape[1] - hole.stop} after it are seen",
-            ContextTruncatedWarning,
-            stacklevel=2,
-        )
-    remasker = hole_remasker(made.prefix, suffix, language, tokenizer, hole) if syntax_remask else None
-    steps = max(lengths) + SPARE_STEPS if steps is None else steps
-    strategy = hole_strategy(sampler, block_length, max(lengths), steps)
-    config = SamplerConfig(steps=steps, strategy=strategy, temperature=temperature, cache=cache)
-    generator = torch.Generator(device=device).manual_seed(seed)
-    out = generate(net, made.canvas, config, remasker=remasker, trace=trace, generator=generator)
-    best: dict[str, Candidate] = {}
-    for candidate in ranked_candidates(made, out, tokenizer, prefix, suffix, language):
-        best.setdefault(candidate.text, candidate)
-    return list(best.values())[:num]
+    get_grammar(language)  # an unknown language fails before a model is loaded
+    return Infiller(resolve_model(model, device), config).fill(prefix, suffix, language, trace)
 
 
-def hole_strategy(
-    sampler: str, block_length: int | None = DEFAULT_BLOCK_LENGTH, slots: int | None = None, steps: int | None = None
-):
+def hole_strategy(sampler: str, block_length: int | None, slots: int | None = None, steps: int | None = None):
     """The core strategy ``sampler`` in semi-autoregressive blocks of ``block_length`` (None or 0: none), over
     each row's hole. Given the hole's ``slots`` and the ``steps``, a block too short for the steps to cover
     every block is widened to ``ceil(slots / steps)``."""
-    if block_length is not None and block_length < 0:
-        raise ValueError(f"block_length must be positive (or 0 for none), got {block_length}")
     if block_length and slots and steps:
         block_length = max(block_length, math.ceil(slots / steps))
     return make_strategy(sampler, block_length or None)

@@ -83,7 +83,7 @@ class _Job:
 
     @property
     def rows(self) -> int:
-        return self.plan.made.canvas.shape[0]
+        return self.plan.hole.canvas.shape[0]
 
 
 @dataclass
@@ -227,6 +227,7 @@ def _language(body: dict, prefix: str, suffix: str) -> str:
 
 
 def create_app(infiller: BatchInfiller, config: ServeConfig = ServeConfig()) -> FastAPI:
+    """The FastAPI app. Long, but flat: the routes are closures over one service and its config, one after another."""
     service = InfillService(infiller, config)
 
     @asynccontextmanager

@@ -618,9 +618,10 @@ def add_dashboard(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_dashboard(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from dashboards.launch import launch
+    from shared_dlm import run_streamlit
 
-    launch("protein_app.py", args.port, args.headless)
+    page = Path(__file__).resolve().parents[2] / "dashboards" / "protein_app.py"  # beside the apps package
+    run_streamlit(page, args.port, args.headless)
     return 0
 
 

@@ -11,6 +11,7 @@ from apps.code.grammars import parses
 from apps.code.infill import (
     Candidate,
     ContextTruncatedWarning,
+    InfillConfig,
     candidate_rank,
     heal_whitespace,
     hole_canvas,
@@ -26,7 +27,7 @@ from .infill_helpers import tiny_model_folder, tiny_tokenizer
 # A hole inside a comment: most fillings parse, those with a line break mostly do not.
 PREFIX = "def total(values):\n    # "
 SUFFIX = "\n    return sum(values)\n"
-FAST = {"num": 3, "lengths": (4, 8), "steps": 10}
+FAST = {"num": 3, "lengths": (4, 8), "steps": 10}  # InfillConfig settings
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +46,7 @@ def loaded(folder):
 
 
 def test_candidates_are_strings_ranked_parses_first(loaded):
-    candidates = infill(PREFIX, SUFFIX, model=loaded, temperature=1.0, **FAST)
+    candidates = infill(PREFIX, SUFFIX, config=InfillConfig(temperature=1.0, **FAST), model=loaded)
     assert 1 <= len(candidates) <= FAST["num"]
     assert len({c.text for c in candidates}) == len(candidates)
     keys = [candidate_rank(c) for c in candidates]
@@ -66,16 +67,19 @@ def test_blank_candidates_rank_after_any_code():
 
 
 def test_parsing_candidates_come_before_the_others(loaded):
-    everything = infill(PREFIX, SUFFIX, model=loaded, num=8, lengths=(4, 16), steps=20, temperature=1.0, seed=3)
+    everything = infill(
+        PREFIX, SUFFIX, config=InfillConfig(num=8, lengths=(4, 16), steps=20, temperature=1.0, seed=3), model=loaded
+    )
     flags = [c.parses for c in everything]
     assert True in flags and flags == sorted(flags, reverse=True)
 
 
 def test_a_seed_reproduces_the_candidates(loaded, folder):
-    first = infill(PREFIX, SUFFIX, model=loaded, seed=7, **FAST)
-    assert infill(PREFIX, SUFFIX, model=str(folder), seed=7, **FAST) == first
-    assert infill(PREFIX, SUFFIX, model=loaded, seed=7, syntax_remask=False, **FAST)  # runs without remasking too
-    assert infill(PREFIX, SUFFIX, model=loaded, seed=8, temperature=1.0, **FAST) != first
+    first = infill(PREFIX, SUFFIX, config=InfillConfig(seed=7, **FAST), model=loaded)
+    assert infill(PREFIX, SUFFIX, config=InfillConfig(seed=7, **FAST), model=str(folder)) == first
+    unmasked = InfillConfig(seed=7, syntax_remask=False, **FAST)
+    assert infill(PREFIX, SUFFIX, config=unmasked, model=loaded)  # runs without remasking too
+    assert infill(PREFIX, SUFFIX, config=InfillConfig(seed=8, temperature=1.0, **FAST), model=loaded) != first
 
 
 def test_the_canvas_keeps_the_context_and_tries_each_length(loaded, tokenizer):
@@ -110,8 +114,8 @@ def test_the_canvas_keeps_the_context_and_tries_each_length(loaded, tokenizer):
 def test_blocks_fill_the_hole_left_to_right(loaded):
     records = []
     candidates = infill(
-        PREFIX, SUFFIX, model=loaded, num=1, lengths=(8,), steps=8, block_length=4, syntax_remask=False,
-        trace=records.append,
+        PREFIX, SUFFIX, config=InfillConfig(num=1, lengths=(8,), steps=8, block_length=4, syntax_remask=False),
+        model=loaded, trace=records.append,
     )  # fmt: skip
     assert candidates
     committed = torch.stack([r.committed[0] for r in records])  # (steps, L)
@@ -122,17 +126,19 @@ def test_blocks_fill_the_hole_left_to_right(loaded):
         blocks.setdefault((position - int(positions[0])) // 4, []).append(step)  # blocks start at the hole
     spans = [blocks[k] for k in sorted(blocks)]
     assert len(spans) >= 2 and all(max(a) < min(b) for a, b in zip(spans, spans[1:]))
-    assert infill(PREFIX, SUFFIX, model=loaded, num=1, lengths=(8,), steps=8, block_length=0)
-    assert infill(PREFIX, SUFFIX, model=loaded, num=1, lengths=(8,), steps=1)  # one block of 8: widened to fit
+    assert infill(PREFIX, SUFFIX, config=InfillConfig(num=1, lengths=(8,), steps=8, block_length=0), model=loaded)
+    one_step = InfillConfig(num=1, lengths=(8,), steps=1)
+    assert infill(PREFIX, SUFFIX, config=one_step, model=loaded)  # one block of 8: widened to fit
     with pytest.raises(ValueError, match="block_length must be positive"):
-        infill(PREFIX, SUFFIX, model=loaded, block_length=-1)
+        InfillConfig(block_length=-1)
 
 
 def test_cached_context_fills_the_hole_on_cached_steps(loaded):
     runs = {}
     for cache in (False, True):
         records = []
-        candidates = infill(PREFIX, SUFFIX, model=loaded, cache=cache, trace=records.append, **FAST)
+        config = InfillConfig(cache=cache, **FAST)
+        candidates = infill(PREFIX, SUFFIX, config=config, model=loaded, trace=records.append)
         assert candidates and all(isinstance(c.text, str) for c in candidates)
         runs[cache] = [r.cached for r in records]
     assert not any(runs[False])
@@ -143,10 +149,10 @@ def test_long_context_is_cut_with_a_warning_and_big_holes_are_refused(tmp_path, 
     small = load(tiny_model_folder(tmp_path / "small", tokenizer, max_len=48))
     long_prefix = "".join(f"x{i} = {i}\n" for i in range(60)) + "y = "
     with pytest.warns(ContextTruncatedWarning, match="window of 48 tokens"):
-        candidates = infill(long_prefix, "\n", model=small, num=1, lengths=(4,), steps=4)
+        candidates = infill(long_prefix, "\n", config=InfillConfig(num=1, lengths=(4,), steps=4), model=small)
     assert candidates and isinstance(candidates[0].text, str)
     with pytest.raises(ValueError, match="does not fit the model's window of 48"):
-        infill("x = ", "\n", model=small, lengths=(47,))
+        infill("x = ", "\n", config=InfillConfig(lengths=(47,)), model=small)
 
 
 def test_default_lengths_stop_at_the_slots_the_model_was_trained_with(tmp_path, tokenizer):
@@ -154,11 +160,11 @@ def test_default_lengths_stop_at_the_slots_the_model_was_trained_with(tmp_path, 
     assert trained_slots(folder, 128) == 64  # no record: half the window
     (folder / "infill.json").write_text('{"seq_len": 128, "max_slots": 20}')
     assert trained_slots(folder, 128) == 20
-    candidates = infill("x = ", "\n", model=str(folder), num=2, steps=4, temperature=1.0)
+    candidates = infill("x = ", "\n", config=InfillConfig(num=2, steps=4, temperature=1.0), model=str(folder))
     assert candidates and all(c.slots in (8, 16) for c in candidates)  # 32 and 64 are left out
     (folder / "infill.json").write_text('{"seq_len": 128}')
     with pytest.raises(ValueError, match="infill.json: not a record of infilling settings"):
-        infill("x = ", "\n", model=str(folder), num=1, steps=2)
+        infill("x = ", "\n", config=InfillConfig(num=1, steps=2), model=str(folder))
 
 
 @pytest.mark.parametrize("prefix", ["def f(x):\n    ", "def f(x):\n    return ", "x = 1\n\t"])
@@ -175,7 +181,7 @@ def test_whitespace_the_prefix_ends_in_is_healed_into_the_hole(loaded, tokenizer
     rest = whitespace[len(tokenizer.decode(made.healing.lead)) :]
     nxt = made.canvas.allowed[made.hole.start + lead, : len(tokenizer)]
     assert nxt.any() and all(texts[i].startswith(rest) and texts[i][len(rest)].strip() for i in nxt.nonzero().flatten())
-    for candidate in infill(prefix, "\n", model=loaded, temperature=1.0, **FAST):
+    for candidate in infill(prefix, "\n", config=InfillConfig(temperature=1.0, **FAST), model=loaded):
         assert candidate.text[:1].strip(), "a candidate starts with code, right at the cursor"
         assert candidate.parses == parses(prefix + candidate.text + "\n", "python")
     assert hole_canvas(tokenizer, spec, "x = 1\n", "\n", [4, 8], 1).healing is None  # nothing to heal
@@ -203,8 +209,10 @@ def test_errors_name_the_problem(loaded, tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="no model folder"):
         infill("x = ", "\n", model=tmp_path / "nowhere")
     with pytest.raises(ValueError, match="unknown sampler"):
-        infill("x = ", "\n", model=loaded, sampler="beam", **{k: v for k, v in FAST.items() if k != "steps"})
+        infill("x = ", "\n", config=InfillConfig(sampler="beam"), model=loaded)
     with pytest.raises(ValueError, match="num must be at least 1"):
-        infill("x = ", "\n", model=loaded, num=0)
+        InfillConfig(num=0)
+    with pytest.raises(ValueError, match=r"lengths must be positive numbers of tokens, got \[0, 8\]"):
+        InfillConfig(lengths=[8, 0])
     with pytest.raises(ValueError, match="device='meta'"):
         resolve_model(loaded, device="meta")

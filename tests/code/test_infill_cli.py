@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from apps.code.cli import main
+from apps.code import InfillConfig
+from apps.code.cli import build_parser, infill_config, main
 from apps.code.evaluate import copy_previous_line, score_middles
 from apps.code.tasks import after_indent, infill_tasks
 
@@ -26,6 +27,19 @@ def source(tmp_path):
     return path
 
 
+def test_the_flags_become_one_infill_config_with_its_defaults():
+    parser = build_parser()
+    assert infill_config(parser.parse_args(["demo"])) == InfillConfig()
+    flags = ["--num", "2", "--steps", "6", "--sampler", "threshold", "--block-length", "0", "--temperature", "0",
+             "--cache", "--no-syntax-remask", "--seed", "3"]  # fmt: skip
+    assert infill_config(parser.parse_args(["infill", "f.py", *flags])) == InfillConfig(
+        num=2, steps=6, sampler="threshold", block_length=0, temperature=0.0, cache=True, syntax_remask=False, seed=3
+    )
+    assert infill_config(parser.parse_args(["eval", "humaneval", "--sample", "5", "--seed", "4"])) == InfillConfig(seed=4)
+    served = parser.parse_args(["serve", "--cache", "--block-length", "8", "--no-syntax-remask"])
+    assert infill_config(served) == InfillConfig(cache=True, block_length=8, syntax_remask=False)
+
+
 def test_infill_json_lists_the_candidates(folder, source, capsys):
     assert main(["infill", str(source), "--model", str(folder), "--json", *FAST]) == 0
     candidates = json.loads(capsys.readouterr().out)["candidates"]
@@ -41,7 +55,7 @@ def test_infill_cache_flag_reaches_the_sampler(folder, source, capsys, monkeypat
 
     seen = []
     real = infill_module.infill
-    monkeypatch.setattr(infill_module, "infill", lambda *a, **k: seen.append(k["cache"]) or real(*a, **k))
+    monkeypatch.setattr(infill_module, "infill", lambda *a, **k: seen.append(k["config"].cache) or real(*a, **k))
     for flag in ([], ["--cache"]):
         assert main(["infill", str(source), "--model", str(folder), "--json", *FAST, *flag]) == 0
         assert json.loads(capsys.readouterr().out)["candidates"]

@@ -16,7 +16,7 @@ import pytest
 
 from apps.code.batch import BatchInfiller, FillRequest, guess_language
 from apps.code.grammars import parses
-from apps.code.infill import resolve_model
+from apps.code.infill import InfillConfig, Infiller, resolve_model
 from apps.code.serve import ServeConfig, create_app
 from bench.serve import Running, free_port
 from tests.code.infill_helpers import tiny_model_folder, tiny_tokenizer
@@ -30,13 +30,13 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module")
 def shipped() -> BatchInfiller:
-    return BatchInfiller(resolve_model("code-default"))
+    return BatchInfiller(Infiller(resolve_model("code-default")))
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> BatchInfiller:
     folder = tiny_model_folder(tmp_path_factory.mktemp("code-model"), tiny_tokenizer(), max_len=128)
-    return BatchInfiller(resolve_model(str(folder)))
+    return BatchInfiller(Infiller(resolve_model(str(folder))))
 
 
 class Slow(BatchInfiller):
@@ -145,7 +145,7 @@ def test_a_cached_infiller_samples_with_the_cache(tiny, monkeypatch):
     configs = []
     real = batch.generate
     monkeypatch.setattr(batch, "generate", lambda model, canvas, config, **k: configs.append(config) or real(model, canvas, config, **k))
-    cached = BatchInfiller(tiny.loaded, cache=True)
+    cached = BatchInfiller(Infiller(tiny.infiller.loaded, InfillConfig(cache=True)))
     filled = cached.run([FillRequest("x = ", "\n", max_tokens=8, seed=3), FillRequest("def f(a):\n    return ", "\n", max_tokens=16)])
     assert [len(f.choices) for f in filled] == [1, 1]
     tiny.run([FillRequest("x = ", "\n", max_tokens=8, seed=3)])

@@ -1,25 +1,41 @@
-"""`dlm-code dashboard` and `dlm-protein dashboard`: the `streamlit run` command they become."""
+"""`dlm-code dashboard` and `dlm-protein dashboard`: the `streamlit run` command they become, on the page's file."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from apps.code.cli import build_parser as code_parser
-from apps.protein.cli import build_parser as protein_parser
-from dashboards.launch import command
+import pytest
+
+import shared_dlm
+from apps.code.cli import main as code_main
+from apps.protein.cli import main as protein_main
+from shared_dlm import streamlit_command
 
 
-def test_command_runs_the_app_file_with_this_python():
-    line = command("protein_app.py", port=8600, headless=True)
-    assert line[:4] == [sys.executable, "-m", "streamlit", "run"]
-    assert Path(line[4]).is_file() and Path(line[4]).name == "protein_app.py"
+def test_command_runs_the_page_file_with_this_python():
+    line = streamlit_command("/some/protein_app.py", port=8600, headless=True)
+    assert line[:5] == [sys.executable, "-m", "streamlit", "run", "/some/protein_app.py"]
     assert " ".join(line[5:]) == "--browser.gatherUsageStats false --server.port 8600 --server.headless true"
-    assert command("code_app.py")[5:] == ["--browser.gatherUsageStats", "false"]
+    assert streamlit_command("code_app.py")[5:] == ["--browser.gatherUsageStats", "false"]
 
 
-def test_both_clis_have_a_dashboard_subcommand():
-    code = code_parser().parse_args(["dashboard", "--port", "8600", "--headless"])
-    assert (code.port, code.headless, code.run.__name__) == (8600, True, "dashboard")
-    protein = protein_parser().parse_args(["dashboard"])
-    assert (protein.port, protein.headless, protein.run.__name__) == (None, False, "run_dashboard")
+@pytest.mark.parametrize(
+    "main, page, argv, settings",
+    [
+        (code_main, "code_app.py", ["dashboard", "--port", "8600", "--headless"], (8600, True)),
+        (protein_main, "protein_app.py", ["dashboard"], (None, False)),
+    ],
+)
+def test_both_clis_start_their_page_by_its_file(monkeypatch, main, page, argv, settings):
+    started = []
+    monkeypatch.setattr(shared_dlm, "run_streamlit", lambda *args: started.append(args))
+    assert main(argv) == 0
+    (path, *rest), = started
+    assert Path(path).is_file() and Path(path).name == page and Path(path).parent.name == "dashboards"
+    assert tuple(rest) == settings
+
+
+def test_a_missing_page_is_a_message(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no dashboard page at"):
+        shared_dlm.run_streamlit(tmp_path / "gone.py")

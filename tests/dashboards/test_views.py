@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from apps.code.infill import infill
+from apps.code import InfillConfig, infill
 from apps.protein.design import design
 from apps.protein.fasta import read_fasta
 from dashboards.code_view import (
@@ -71,7 +71,8 @@ def test_replay_is_the_trace_of_the_row_that_made_each_candidate(code_model):
     tokenizer = loaded.tokenizer
     bar = Bar()
     trace = ProgressTrace(bar, tokenizer.mask_token_id)
-    candidates = infill("def f(x):\n    return ", "\n", "python", model=loaded, num=3, lengths=[8, 16], trace=trace)
+    config = InfillConfig(num=3, lengths=(8, 16))
+    candidates = infill("def f(x):\n    return ", "\n", "python", config=config, model=loaded, trace=trace)
     assert bar.values[-1] == 1.0 and all(0.0 <= v <= 1.0 for v in bar.values)
     rows = set()
     for candidate in candidates:
