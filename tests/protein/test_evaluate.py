@@ -21,6 +21,7 @@ from apps.protein.evaluate import (
     diversity,
     evaluate,
     format_report,
+    make_designs,
     kl_bits,
     sample_sequences,
     shuffle_pairs_fraction,
@@ -132,6 +133,16 @@ def test_pseudo_perplexities_scores_each_sequence_once(esm_scorer):
     first = pppl(["MKTAYIAK", "GSHMLEDP", "MKTAYIAK"])
     assert first[0] == first[2] and pppl(["GSHMLEDP"]) == [first[1]]
     assert calls == [["MKTAYIAK", "GSHMLEDP"], []]
+
+
+def test_make_designs_pinned(generator_model):
+    """The evaluation's design sets from fixed seeds, recorded before the split of evaluate.py: the same after it."""
+    assert make_designs(generator_model, [20, 12, 20], EvalConfig(steps=4, seed=5), "cpu") == [
+        "PMGQRETQWFPYSRKNNQRM", "WMIRWFMDPPHW", "TCNSYIATRMQKCKKIAVFE",
+    ]  # fmt: skip
+    assert make_designs(generator_model, [15, 15], EvalConfig(seed=0, temperature=0.7), "cpu") == [
+        "TCAMVHWDYTMIHTH", "VPVRLNDMLGIAARG",
+    ]  # fmt: skip
 
 
 @pytest.mark.slow

@@ -278,6 +278,20 @@ def test_cli_design_with_go_terms(go_generator_dir, tmp_path, capsys):
 # ---- evaluation ----------------------------------------------------------------------------------------
 
 
+def test_eval_go_design_sets_pinned(go_generator_dir):
+    """The sets ``evaluate_go`` makes (a term at a guidance weight, with and without a motif) from fixed seeds,
+    recorded before the split of the evaluation modules: the same after it."""
+    generator = load_generator(go_generator_dir)
+
+    def made(guidance, motifs):
+        designs = design(30, motifs, 2, model=generator, scorer=None, steps=6, sampler="ancestral", go=[ZINC],
+                         guidance=guidance, seed=1, device="cpu")  # fmt: skip
+        return [d.sequence for d in sorted(designs, key=lambda d: d.sample)]
+
+    assert made(2.0, ()) == ["TGPFWRQAKSEYICEDVWSFIQKINYLMQS", "PFPFWWNRRYSMCNHCQYNDYCICLPAVQE"]
+    assert made(0.0, ("5-20:CXXC",)) == ["PLDLKQTQTFCVGCMQTTIAMPDGKFEPQM", "HHHRKYIWSSNFDCLLCTRYHCNRSLPQRV"]
+
+
 def test_motif_kept_reads_the_motif_inside_its_window():
     assert _motif_kept(["AAHEAAHAAAA", "AAAAAAAAAAA"], "2-11:HEXXH") == 0.5
     assert _motif_kept(["AHEAAH"], "2:HEXXH") == 1.0 and _motif_kept(["AHEAAH"], "3:HEXXH") == 0.0
