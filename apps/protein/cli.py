@@ -451,31 +451,52 @@ def design_table(designs: Sequence[Design]) -> str:
 
 
 def add_eval(subparsers: argparse._SubParsersAction) -> None:
-    from apps.protein.evaluate import EXTERNAL_TEST_FASTA, EvalConfig
-
-    defaults = EvalConfig()
-    from apps.protein.go_eval import GoEvalConfig
-
-    go_defaults = GoEvalConfig()
     parser = subparsers.add_parser(
         "eval",
-        help="`eval [design]`: check the scorer (natural vs shuffled) and measure designs against trivial baselines; "
-        "`eval go`: GO-conditioned designs against unconditioned ones, under a probe and homology",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="`eval design`: check the scorer (natural vs shuffled) and measure designs against trivial baselines; "
+        "`eval go`: GO-conditioned designs against unconditioned ones, under a probe and homology; "
+        "`eval go-elbo`: held-out ELBO of a GO generator without and with each protein's terms",
     )
-    parser.add_argument(
-        "target", nargs="?", choices=("design", "go", "go-elbo"), default="design",
-        help="what to evaluate (go-elbo: held-out ELBO of a GO generator without and with each protein's terms)",
-    )  # fmt: skip
+    targets = parser.add_subparsers(dest="target", required=True, metavar="TARGET")
+    add_eval_design(targets)
+    add_eval_go(targets)
+    add_eval_go_elbo(targets)
+
+
+def _eval_arguments(parser: argparse.ArgumentParser, model: str) -> None:
+    """The flags every ``eval`` target takes: the corpus, the generator, the seed, the device and ``--json``."""
     parser.add_argument("--data", type=Path, default=Path("data/protein"), help="a corpus folder written by `dlm-protein corpus`")
-    parser.add_argument(
-        "--model", default=None,
-        help=f"generator: a registered name or a model folder (default: {DEFAULT_MODEL}; for `eval go` {DEFAULT_GO_MODEL})",
-    )  # fmt: skip
+    parser.add_argument("--model", default=model, help="generator: a registered name or a model folder")
+    parser.add_argument("--seed", type=int, default=0, help="seeds every sample, shuffle and design")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
+
+
+def _eval_design_arguments(parser: argparse.ArgumentParser, threads: int) -> None:
+    """The flags of the targets that make designs, score them and search them against the training split."""
     parser.add_argument(
         "--scorer", "--esm", default=DEFAULT_SCORER,
         help="ESM-2: a registered name, a save_esm2 folder, a fair-esm checkpoint or a cached esm.pretrained name",
+    )  # fmt: skip
+    parser.add_argument("--steps", type=int, help="denoising steps (None: one per generated residue)")
+    parser.add_argument("--sampler", default=DEFAULT_SAMPLER, help=f"sampling strategy: {', '.join(sorted(STRATEGIES))}")
+    parser.add_argument("--threads", type=int, default=threads, help="mmseqs threads")
+    parser.add_argument(
+        "--workdir", type=Path, help="folder that keeps the training-set search database between runs (None: a temporary one)"
     )
+
+
+def add_eval_design(targets: argparse._SubParsersAction) -> None:
+    from apps.protein.evaluate import EXTERNAL_TEST_FASTA, EvalConfig
+
+    defaults = EvalConfig()
+    parser = targets.add_parser(
+        "design",
+        help="check the scorer (natural vs shuffled) and measure designs against trivial baselines",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _eval_arguments(parser, DEFAULT_MODEL)
+    _eval_design_arguments(parser, defaults.threads)
     parser.add_argument("--num-natural", type=int, default=defaults.num_natural, help="sequences a scorer-check set")
     parser.add_argument(
         "--window", type=int, default=None, metavar="TOKENS",
@@ -485,50 +506,18 @@ def add_eval(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--max-length", type=int, default=defaults.max_length, help="longest natural sequence sampled (PPPL costs L^2)"
     )
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="seeds every sample, shuffle and design")
-    parser.add_argument("--steps", type=int, help="denoising steps (None: one per generated residue)")
-    parser.add_argument("--sampler", default=defaults.sampler, help=f"sampling strategy: {', '.join(sorted(STRATEGIES))}")
     parser.add_argument("--temperature", type=float, default=defaults.temperature, help="sampling temperature, 0 is greedy")
     parser.add_argument(
         "--compare-temperature", type=float, action="append", default=[], metavar="T",
         help="also make and measure a design set at this temperature (repeatable): rows designs_tT",
     )  # fmt: skip
-    parser.add_argument("--threads", type=int, default=defaults.threads, help="mmseqs threads")
     parser.add_argument("--external", type=Path, default=EXTERNAL_TEST_FASTA, help="external test FASTA (.gz)")
-    parser.add_argument(
-        "--workdir", type=Path, help="folder that keeps the training-set search database between runs (None: a temporary one)"
-    )
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
-    parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
-    go = parser.add_argument_group("eval go")
-    go.add_argument("--terms", default=",".join(go_defaults.terms), help="GO terms to condition on, comma-separated")
-    go.add_argument("--length", type=int, default=go_defaults.length, help="residues per design")
-    go.add_argument("--num", type=int, default=go_defaults.num, help="designs per term, and unconditioned designs")
-    go.add_argument("--guidance", type=float, default=go_defaults.guidance, help="classifier-free guidance weight")
-    go.add_argument(
-        "--compare-guidance", type=float, action="append", default=[], metavar="W",
-        help="also condition on every term with this weight, from the same seeds (repeatable; probe only)",
-    )  # fmt: skip
-    go.add_argument("--motif-num", type=int, default=go_defaults.motif_num, help="designs per motif + term pair (0: none)")
-    go.add_argument(
-        "--proteins", type=int, default=None,
-        help="eval go-elbo: a seeded sample of this many validation proteins (default: all)",
-    )  # fmt: skip
-    go.add_argument(
-        "--save-probes", type=Path, metavar="FILE",
-        help="save the fitted probes (go_probes.json beside a GO generator is what the dashboard reads)",
-    )  # fmt: skip
-    parser.set_defaults(run=run_eval)
+    parser.set_defaults(run=run_eval_design)
 
 
-def run_eval(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from apps.protein.evaluate import EvalConfig, evaluate, format_report
-
-    if args.target == "go":
-        return run_eval_go(args)
-    if args.target == "go-elbo":
-        return run_eval_go_elbo(args)
-    args.model = args.model or DEFAULT_MODEL
+def run_eval_design(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from apps.protein.evaluate import EvalConfig, evaluate
+    from apps.protein.report import format_report
 
     try:
         config = EvalConfig(
@@ -558,8 +547,36 @@ def run_eval(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
-def run_eval_go(args: argparse.Namespace) -> int:
-    from apps.protein.go_eval import GoEvalConfig, evaluate_go, format_go_report
+def add_eval_go(targets: argparse._SubParsersAction) -> None:
+    from apps.protein.go_eval import GoEvalConfig
+
+    defaults = GoEvalConfig()
+    parser = targets.add_parser(
+        "go",
+        help="GO-conditioned designs against unconditioned ones, under a probe and homology",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _eval_arguments(parser, DEFAULT_GO_MODEL)
+    _eval_design_arguments(parser, defaults.threads)
+    parser.add_argument("--terms", default=",".join(defaults.terms), help="GO terms to condition on, comma-separated")
+    parser.add_argument("--length", type=int, default=defaults.length, help="residues per design")
+    parser.add_argument("--num", type=int, default=defaults.num, help="designs per term, and unconditioned designs")
+    parser.add_argument("--guidance", type=float, default=defaults.guidance, help="classifier-free guidance weight")
+    parser.add_argument(
+        "--compare-guidance", type=float, action="append", default=[], metavar="W",
+        help="also condition on every term with this weight, from the same seeds (repeatable; probe only)",
+    )  # fmt: skip
+    parser.add_argument("--motif-num", type=int, default=defaults.motif_num, help="designs per motif + term pair (0: none)")
+    parser.add_argument(
+        "--save-probes", type=Path, metavar="FILE",
+        help="save the fitted probes (go_probes.json beside a GO generator is what the dashboard reads)",
+    )  # fmt: skip
+    parser.set_defaults(run=run_eval_go)
+
+
+def run_eval_go(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from apps.protein.go_eval import GoEvalConfig, evaluate_go
+    from apps.protein.report import format_go_report
 
     terms = tuple(go_terms([args.terms]))
     for name in ("length", "num"):
@@ -578,30 +595,36 @@ def run_eval_go(args: argparse.Namespace) -> int:
         )  # fmt: skip
     except ValueError as error:
         raise DesignError(f"--guidance / --compare-guidance: {error}") from None
-    report = evaluate_go(args.data, model=args.model or DEFAULT_GO_MODEL, scorer=args.scorer, config=config,
-                         workdir=args.workdir, device=args.device, save_probes=args.save_probes)  # fmt: skip
+    report = evaluate_go(args.data, model=args.model, scorer=args.scorer, config=config, workdir=args.workdir,
+                         device=args.device, save_probes=args.save_probes)  # fmt: skip
     print(json.dumps(report, indent=2) if args.json else format_go_report(report))
     return 0
 
 
-def run_eval_go_elbo(args: argparse.Namespace) -> int:
+def add_eval_go_elbo(targets: argparse._SubParsersAction) -> None:
+    parser = targets.add_parser(
+        "go-elbo",
+        help="held-out ELBO of a GO generator without and with each protein's terms",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _eval_arguments(parser, DEFAULT_GO_MODEL)
+    parser.add_argument(
+        "--proteins", type=int, default=None, help="a seeded sample of this many validation proteins (None: all)"
+    )
+    parser.set_defaults(run=run_eval_go_elbo)
+
+
+def run_eval_go_elbo(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from apps.protein.go_eval import term_elbo
+    from apps.protein.report import format_go_elbo
 
     if args.proteins is not None and args.proteins < 1:
         raise DesignError(f"--proteins must be at least 1, got {args.proteins}")
     try:
-        report = term_elbo(args.data, model=args.model or DEFAULT_GO_MODEL, proteins=args.proteins, seed=args.seed,
-                           device=args.device)  # fmt: skip
+        report = term_elbo(args.data, model=args.model, proteins=args.proteins, seed=args.seed, device=args.device)
     except ValueError as error:
         raise DesignError(str(error)) from None
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print(
-            f"{report['model']}: {report['proteins']} {report['split']} proteins, {report['tokens']} tokens; negative ELBO "
-            f"{report['no_terms_bits']:.4f} bits/token without terms, {report['with_terms_bits']:.4f} with a subset of "
-            f"their own terms: the terms are worth {report['gain_bits']:.4f} bits/token ({report['seconds']:.0f} s)"
-        )
+    print(json.dumps(report, indent=2) if args.json else format_go_elbo(report))
     return 0
 
 

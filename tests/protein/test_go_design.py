@@ -17,16 +17,10 @@ from apps.protein.alphabet import PAD_ID, STANDARD_RESIDUES
 from apps.protein.cli import main
 from apps.protein.design import DesignError, design, load_generator, load_scorer
 from apps.protein.go import TermVocabulary
-from apps.protein.go_eval import (
-    GoEvalConfig,
-    ProbeSet,
-    _motif_kept,
-    _ratio,
-    evaluate_go,
-    format_go_report,
-    layer_means,
-    term_elbo,
-)
+from apps.protein.go_eval import GoEvalConfig, design_set, evaluate_go, term_elbo
+from apps.protein.metrics import floored_ratio, motif_kept
+from apps.protein.probes import ProbeSet, layer_means
+from apps.protein.report import format_go_report
 from apps.protein.go_train import build_trainer, term_subset, term_token, warm_start
 from tests.protein.conftest import MAX_POSITIONS, go_protein, tiny_generator_folder, write_go_corpus
 
@@ -282,25 +276,24 @@ def test_eval_go_design_sets_pinned(go_generator_dir):
     """The sets ``evaluate_go`` makes (a term at a guidance weight, with and without a motif) from fixed seeds,
     recorded before the split of the evaluation modules: the same after it."""
     generator = load_generator(go_generator_dir)
+    config = GoEvalConfig(length=30, steps=6)
 
     def made(guidance, motifs):
-        designs = design(30, motifs, 2, model=generator, scorer=None, steps=6, sampler="ancestral", go=[ZINC],
-                         guidance=guidance, seed=1, device="cpu")  # fmt: skip
-        return [d.sequence for d in sorted(designs, key=lambda d: d.sample)]
+        return design_set(generator, config, [ZINC], guidance, motifs, num=2, seed=1, device="cpu")
 
     assert made(2.0, ()) == ["TGPFWRQAKSEYICEDVWSFIQKINYLMQS", "PFPFWWNRRYSMCNHCQYNDYCICLPAVQE"]
     assert made(0.0, ("5-20:CXXC",)) == ["PLDLKQTQTFCVGCMQTTIAMPDGKFEPQM", "HHHRKYIWSSNFDCLLCTRYHCNRSLPQRV"]
 
 
 def test_motif_kept_reads_the_motif_inside_its_window():
-    assert _motif_kept(["AAHEAAHAAAA", "AAAAAAAAAAA"], "2-11:HEXXH") == 0.5
-    assert _motif_kept(["AHEAAH"], "2:HEXXH") == 1.0 and _motif_kept(["AHEAAH"], "3:HEXXH") == 0.0
+    assert motif_kept(["AAHEAAHAAAA", "AAAAAAAAAAA"], "2-11:HEXXH") == 0.5
+    assert motif_kept(["AHEAAH"], "2:HEXXH") == 1.0 and motif_kept(["AHEAAH"], "3:HEXXH") == 0.0
 
 
 def test_ratio_floors_an_empty_baseline_at_one_design():
-    assert _ratio(0.5, 0.1, 10) == pytest.approx(5.0)
-    assert _ratio(0.5, 0.0, 10) == pytest.approx(5.0)  # 0 of 10 counts as below 1 in 10
-    assert _ratio(0.0, 0.0, 10) == 0.0
+    assert floored_ratio(0.5, 0.1, 10) == pytest.approx(5.0)
+    assert floored_ratio(0.5, 0.0, 10) == pytest.approx(5.0)  # 0 of 10 counts as below 1 in 10
+    assert floored_ratio(0.0, 0.0, 10) == 0.0
 
 
 def test_eval_go_reports_every_term_under_both_annotators(tmp_path, go_graph_dir, go_generator_dir, scorer_dir):
