@@ -11,8 +11,8 @@ import pytest
 from datasets import Dataset, DatasetDict
 
 from apps.protein.alphabet import STANDARD_RESIDUES
-from apps.protein.cli import main
 from apps.protein.baselines import NGramModel, baseline_sets, shuffled
+from apps.protein.cli import main
 from apps.protein.evaluate import SETS, EvalConfig, evaluate, make_designs, sample_sequences
 from apps.protein.metrics import PseudoPerplexities, diversity, kl_bits, shuffle_pairs_fraction
 from apps.protein.report import format_report

@@ -18,10 +18,11 @@ from apps.protein.cli import main
 from apps.protein.design import DesignError, design, load_generator, load_scorer
 from apps.protein.go import TermVocabulary
 from apps.protein.go_eval import GoEvalConfig, design_set, evaluate_go, term_elbo
+from apps.protein.go_train import build_trainer, term_subset, term_token, warm_start
 from apps.protein.metrics import floored_ratio, motif_kept
 from apps.protein.probes import ProbeSet, layer_means
 from apps.protein.report import format_go_report
-from apps.protein.go_train import build_trainer, term_subset, term_token, warm_start
+from shared_dlm import read_recipe
 from tests.protein.conftest import MAX_POSITIONS, go_protein, tiny_generator_folder, write_go_corpus
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -121,13 +122,24 @@ def test_warm_start_spreads_the_new_rows_like_the_residue_rows(go_run):
         warm_start(init, base.spec.vocab_size + 4, MAX_POSITIONS, control_init="zeros")
 
 
-def test_every_go_recipe_reads(tmp_path):
-    from apps.protein.go_train import RECIPE, read_recipe
+def test_the_go_recipes_read(tmp_path):
+    """The shipped model's recipe, and the same sized for a GPU (bench/device/session.sh runs it)."""
+    from apps.protein.go_train import RECIPE, GoRecipe
 
-    for recipe in (RECIPE, *(RECIPE.with_name(f"go_recipe_{name}.yaml") for name in ("weighted", "keep_rate", "stage2", "gpu"))):
-        config, go = read_recipe(recipe, output_dir=str(tmp_path))
-        assert go["control_init"] in ("mean", "spread") and go["subset"] in ("weighted", "keep_rate")
-        assert config.seq_len > go["slots"] + 2
+    for recipe in (RECIPE, RECIPE.with_name("go_recipe_gpu.yaml")):
+        config, go = read_recipe(recipe, GoRecipe, section="go", output_dir=str(tmp_path))
+        assert go == GoRecipe(init="apps/protein/models/generator", min_count=500, slots=8, p_uncond=0.15,
+                              subset="keep_rate", term_weight_power=0.5, control_lr_scale=5.0, control_init="spread")
+        assert config.seq_len > go.slots + 2
+
+
+def test_a_go_recipe_with_an_unknown_setting_names_it(tmp_path):
+    from apps.protein.go_train import GoRecipe
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seq_len: 64\ngo: {slots: 4, p_uncnd: 0.2}\n")
+    with pytest.raises(ValueError, match="bad.yaml: unknown settings \\['p_uncnd'\\] in section 'go'"):
+        read_recipe(bad, GoRecipe, section="go")
 
 
 def test_control_lr_scale_scales_only_the_term_rows_step(go_run, tmp_path):
