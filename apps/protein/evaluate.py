@@ -33,23 +33,11 @@ from datasets import DatasetDict, load_from_disk
 
 from apps.protein.baselines import NGRAM_ADD_K, NGRAM_ORDER, baseline_sets, shuffled
 from apps.protein.corpus import SPLITS, CorpusConfig, CorpusError
-from apps.protein.design import (
-    DEFAULT_MODEL,
-    DEFAULT_SAMPLER,
-    DEFAULT_SCORER,
-    design,
-    load_generator,
-    load_scorer,
-)
+from apps.protein.design import DEFAULT_MODEL, DEFAULT_SAMPLER, DEFAULT_SCORER, design, load_generator, load_scorer
 from apps.protein.external import EXTERNAL_TEST_FASTA, external_test_set
 from apps.protein.homology import NOVELTY_EVALUE, TrainingSearch
 from apps.protein.homology import options as relative_options
-from apps.protein.metrics import (
-    DIVERSITY_SEQUENCES,
-    PseudoPerplexities,
-    set_summary,
-    shuffle_pairs_fraction,
-)
+from apps.protein.metrics import DIVERSITY_SEQUENCES, PseudoPerplexities, set_summary, shuffle_pairs_fraction
 from apps.protein.report import named, timed
 from apps.protein.scoring import Scorer
 from shared_dlm import SamplerConfig, SupportsDenoise, make_strategy
