@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.protein.design import DEFAULT_GO_MODEL, DEFAULT_MODEL, DEFAULT_SCORER, design
+from apps.protein.design import DEFAULT_GO_MODEL, DEFAULT_MODEL, DEFAULT_SCORER, DesignConfig, design
 from shared_dlm import registered_names
 
 pytestmark = [
@@ -43,13 +43,14 @@ PINNED = [
 @pytest.mark.parametrize(("request_", "sequences", "samples"), PINNED)
 def test_shipped_generators_give_the_pinned_designs(request_, sequences, samples):
     length, motifs, num, options = request_
-    designs = design(length, motifs, num, scorer=None, **options)
+    designs = design(length, motifs, DesignConfig(num=num, **options), scorer=None)
     assert [d.sequence for d in designs] == sequences
     assert [d.sample for d in designs] == samples
 
 
 def test_esm_remasked_designs_and_their_scores_are_pinned():
-    designs = design(20, ["5:HEXXH"], 3, seed=4, esm_remask=-3.0, reference=["MKTAYIAKQRQISFVKSHFSRQ"])
+    config = DesignConfig(num=3, seed=4, esm_remask=-3.0)
+    designs = design(20, ["5:HEXXH"], config, reference=["MKTAYIAKQRQISFVKSHFSRQ"])
     assert [d.sequence for d in designs] == ["HPTPHELIHVDNEEGKEVPS", "ETIRHEIKHPRMRFDKRRNE", "LPIAHEREHKTEYDELREKC"]
     assert [d.sample for d in designs] == [0, 1, 2]
     assert [d.scores["pseudo_perplexity"] for d in designs] == pytest.approx([20.1479, 20.7333, 20.8816], abs=1e-3)
