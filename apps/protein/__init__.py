@@ -35,10 +35,12 @@ from apps.protein.design import (  # noqa: E402
     design,
     load_generator,
     load_scorer,
+    model_folder,
     pick_generator,
 )
 from apps.protein.fasta import FastaError, Record, design_record, format_fasta, read_fasta, write_fasta  # noqa: E402
-from apps.protein.go import TermError, TermVocabulary  # noqa: E402
+from apps.protein.go import VOCABULARY_FILE, TermError, TermVocabulary  # noqa: E402
+from apps.protein.go_eval import PROBES_FILE, ProbeSet  # noqa: E402
 from apps.protein.motifs import Placement, from_canvas, parse_motifs, place, to_canvas  # noqa: E402
 from apps.protein.properties import properties  # noqa: E402
 from apps.protein.scoring import Scorer, embed, embedding_similarity, load_esm, save_esm2  # noqa: E402
@@ -50,16 +52,19 @@ __all__ = [
     "DEFAULT_SCORER",
     "DEMO",
     "ORDER_NOISE",
+    "PROBES_FILE",
     "SHIPPED_GENERATOR",
     "SHIPPED_GO_GENERATOR",
     "SHIPPED_SCORER",
     "STANDARD_RESIDUES",
+    "VOCABULARY_FILE",
     "Design",
     "DesignConfig",
     "DesignError",
     "FastaError",
     "Generator",
     "Placement",
+    "ProbeSet",
     "Record",
     "Scorer",
     "TermError",
@@ -73,6 +78,7 @@ __all__ = [
     "load_esm",
     "load_generator",
     "load_scorer",
+    "model_folder",
     "parse_motifs",
     "pick_generator",
     "place",

@@ -29,12 +29,13 @@ from apps.protein.design import (
     DesignError,
     design,
     load_scorer,
+    model_folder,
 )
 from apps.protein.fasta import FastaError, design_record, read_fasta, write_fasta
 from apps.protein.go import TermError
 from apps.protein.properties import properties
 from apps.protein.tools import ToolError
-from shared_dlm import STRATEGIES, registered_names, resolve
+from shared_dlm import STRATEGIES, registered_names
 
 PEOPLE_ERRORS = (CorpusError, ToolError, DesignError, FastaError, TermError)
 
@@ -313,11 +314,8 @@ def run_terms(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     if args.limit < 1:
         raise DesignError(f"--limit must be at least 1, got {args.limit}")
-    if str(args.model) in registered_names():
-        folder = resolve(args.model)
-    elif Path(args.model).is_dir():
-        folder = Path(args.model)
-    else:
+    folder = model_folder(args.model)
+    if folder is None:
         raise DesignError(f"--model {args.model}: no such folder or registered model (registered: {', '.join(registered_names())})")
     try:
         vocabulary = TermVocabulary.load(folder)

@@ -323,6 +323,13 @@ def _assemble(out: Canvas, placements: Sequence[Placement], esm_scorer: Scorer |
     return designs
 
 
+def model_folder(source: str | Path) -> Path | None:
+    """The folder of a registered name or of a path; None if there is none."""
+    if str(source) in registered_names():
+        return Path(resolve(source))
+    return Path(source) if Path(source).is_dir() else None
+
+
 def load_generator(source: str | Path, device: torch.device | str = "cpu") -> Generator:
     """The generator by registered name or folder, with its GO term vocabulary if it has one, checked to use
     the ESM alphabet ids; a DesignError that says what to pass if the default is not shipped."""
