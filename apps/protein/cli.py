@@ -22,20 +22,22 @@ from apps.protein.design import (
     DEFAULT_MODEL,
     DEFAULT_SAMPLER,
     DEFAULT_SCORER,
+    DEMO,
     ORDER_NOISE,
     Design,
+    DesignConfig,
     DesignError,
     design,
     load_scorer,
+    model_folder,
 )
-from apps.protein.fasta import FastaError, Record, read_fasta, write_fasta
+from apps.protein.fasta import FastaError, design_record, read_fasta, write_fasta
 from apps.protein.go import TermError
 from apps.protein.properties import properties
 from apps.protein.tools import ToolError
-from shared_dlm import STRATEGIES, registered_names, resolve
+from shared_dlm import STRATEGIES, registered_names
 
 PEOPLE_ERRORS = (CorpusError, ToolError, DesignError, FastaError, TermError)
-DEMO = Path(__file__).parent / "examples" / "demo.json"
 
 
 def add_corpus(subparsers: argparse._SubParsersAction) -> None:
@@ -164,6 +166,47 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
 
 
+def _design_settings(parser: argparse.ArgumentParser) -> None:
+    """The flags of a DesignConfig's settings besides --num and --seed (``design_config`` reads them)."""
+    parser.add_argument("--steps", type=int, help="denoising steps (None: one per generated residue)")
+    parser.add_argument("--sampler", default=DEFAULT_SAMPLER, help=f"sampling strategy: {', '.join(sorted(STRATEGIES))}")
+    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature, 0 is greedy")
+    parser.add_argument(
+        "--order-noise", type=float, default=None, metavar="TAU",
+        help=f"confidence-ordered samplers (confidence, threshold, factor, fixed): Gumbel noise on their ranking, "
+        f"fading over the steps (default {ORDER_NOISE}; 0 ranks by confidence alone, which collapses designs to "
+        "runs of one residue)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--cache", action="store_true",
+        help="reuse the context's keys and values between full forwards (every 4 steps): faster, designs close to "
+        "the uncached ones; with --steps below the length, the fast setting (README, Fast sampling)",
+    )  # fmt: skip
+    parser.add_argument("--forbid", default="", metavar="RESIDUES", help="residues never placed outside the motifs, e.g. C")
+    parser.add_argument(
+        "--esm-remask", type=float, metavar="THRESHOLD",
+        help="remask generated residues whose ESM-2 log-probability is below THRESHOLD while steps remain (e.g. -3)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--go", action="append", default=[], metavar="GO:ID",
+        help="design for this Gene Ontology term (repeatable or comma-separated; `dlm-protein terms` lists them); "
+        f"uses the GO-conditioned generator {DEFAULT_GO_MODEL!r} unless --model is given",
+    )  # fmt: skip
+    parser.add_argument(
+        "--guidance", type=float, default=None, metavar="W",
+        help="classifier-free guidance weight for --go (>= 0; 0 ignores the terms, 1 plain conditioning, >1 stronger; default 1)",
+    )  # fmt: skip
+
+
+def design_config(args: argparse.Namespace, num: int) -> DesignConfig:
+    """The one place the flags become a DesignConfig (``design`` and ``demo``)."""
+    return DesignConfig(
+        num=num, sampler=args.sampler, steps=args.steps, temperature=args.temperature, order_noise=args.order_noise,
+        cache=args.cache, forbid=args.forbid, esm_remask=args.esm_remask, go=tuple(go_terms(args.go)),
+        guidance=args.guidance, seed=args.seed,
+    )  # fmt: skip
+
+
 def add_design(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "design",
@@ -184,35 +227,8 @@ def add_design(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--shard-size", type=int, default=None, help="designs per shard when --out is a folder (default 1000)")
     parser.add_argument("--json", action="store_true", help="print the designs as a JSON list")
     _model_arguments(parser)
-    parser.add_argument("--steps", type=int, help="denoising steps (None: one per generated residue)")
-    parser.add_argument("--sampler", default=DEFAULT_SAMPLER, help=f"sampling strategy: {', '.join(sorted(STRATEGIES))}")
-    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature, 0 is greedy")
-    parser.add_argument(
-        "--order-noise", type=float, default=None, metavar="TAU",
-        help=f"confidence-ordered samplers (confidence, threshold, factor, fixed): Gumbel noise on their ranking, "
-        f"fading over the steps (default {ORDER_NOISE}; 0 ranks by confidence alone, which collapses designs to "
-        "runs of one residue)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--cache", action="store_true",
-        help="reuse the context's keys and values between full forwards (every 4 steps): faster, designs close to "
-        "the uncached ones; with --steps below the length, the fast setting (README, Fast sampling)",
-    )  # fmt: skip
-    parser.add_argument("--forbid", default="", metavar="RESIDUES", help="residues never placed outside the motifs, e.g. C")
-    parser.add_argument(
-        "--esm-remask", type=float, metavar="THRESHOLD",
-        help="remask generated residues whose ESM-2 log-probability is below THRESHOLD while steps remain (e.g. -3)",
-    )  # fmt: skip
     parser.add_argument("--reference", type=Path, metavar="FASTA", help="natural sequences for embedding similarity")
-    parser.add_argument(
-        "--go", action="append", default=[], metavar="GO:ID",
-        help="design for this Gene Ontology term (repeatable or comma-separated; `dlm-protein terms` lists them); "
-        f"uses the GO-conditioned generator {DEFAULT_GO_MODEL!r} unless --model is given",
-    )  # fmt: skip
-    parser.add_argument(
-        "--guidance", type=float, default=None, metavar="W",
-        help="classifier-free guidance weight for --go (>= 0; 0 ignores the terms, 1 plain conditioning, >1 stronger; default 1)",
-    )  # fmt: skip
+    _design_settings(parser)
     parser.set_defaults(run=run_design)
 
 
@@ -226,29 +242,14 @@ def run_design(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.shard_size is not None and not sharded:
         raise DesignError("--shard-size needs --out FOLDER (a large run in shards), not a FASTA file")
     reference = None if args.reference is None else [r.sequence for r in read_fasta(args.reference)]
+    config = design_config(args, args.num)
     if sharded:
-        return run_sharded(args, reference)
+        return run_sharded(args, config, reference)
     start = time.monotonic()
     designs = design(
-        args.length,
-        args.motif,
-        args.num,
-        model=args.model,
-        scorer=args.scorer,
-        steps=args.steps,
-        sampler=args.sampler,
-        temperature=args.temperature,
-        forbid=args.forbid,
-        esm_remask=args.esm_remask,
-        reference=reference,
-        go=go_terms(args.go),
-        guidance=args.guidance,
-        order_noise=args.order_noise,
-        cache=args.cache,
-        seed=args.seed,
-        device=args.device,
+        args.length, args.motif, config, generator=args.model, scorer=args.scorer, reference=reference, device=args.device
     )
-    records = [design_record(d, args.seed) for d in designs]
+    records = [design_record(d, config.seed) for d in designs]
     if args.out is not None:
         write_fasta(args.out, records)
         print(f"wrote {len(records)} designs to {args.out} in {time.monotonic() - start:.1f} s", file=sys.stderr)
@@ -260,38 +261,25 @@ def run_design(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
-def run_sharded(args: argparse.Namespace, reference: list[str] | None) -> int:
+def run_sharded(args: argparse.Namespace, config: DesignConfig, reference: list[str] | None) -> int:
     """``design --out FOLDER``: the designs in resumable shards, this process's share of them (shards.py)."""
-    from apps.protein.design import load_generator
-    from apps.protein.shards import DEFAULT_SHARD_SIZE, Process, run_shards
+    from apps.protein.design import load_generator, pick_generator
+    from apps.protein.shards import DEFAULT_SHARD_SIZE, Process, run_request, run_shards
 
     process = Process.from_environment()
     device = args.device
     if device == "cuda" and process.world > 1:
         device = f"cuda:{process.local_rank}"
-    go = go_terms(args.go)
-    request = {
-        "length": args.length, "motifs": list(args.motif), "model": str(args.model), "scorer": str(args.scorer),
-        "steps": args.steps, "sampler": args.sampler, "temperature": args.temperature, "forbid": args.forbid,
-        "esm_remask": args.esm_remask, "go": go, "guidance": args.guidance,
-        "reference": None if args.reference is None else str(args.reference),
-        **({} if args.order_noise is None else {"order_noise": args.order_noise}),  # runs from before the option resume
-        **({"cache": True} if args.cache else {}),
-    }  # fmt: skip
-    model = DEFAULT_GO_MODEL if go and args.model == DEFAULT_MODEL else args.model
-    generator = load_generator(model, device)  # loaded once for every shard of this process
+    request = run_request(args.length, args.motif, config, args.model, args.scorer, args.reference)
+    generator = load_generator(pick_generator(args.model, config.go), device)  # loaded once for every shard of this process
     scorer = load_scorer(args.scorer, device, reference)
 
-    def make(count: int, seed: int) -> list[Design]:
-        return design(
-            args.length, args.motif, count, model=generator, scorer=scorer, steps=args.steps, sampler=args.sampler,
-            temperature=args.temperature, forbid=args.forbid, esm_remask=args.esm_remask, go=go,
-            guidance=args.guidance, order_noise=args.order_noise, cache=args.cache, seed=seed, device=device,
-        )  # fmt: skip
+    def make(shard: DesignConfig) -> list[Design]:
+        return design(args.length, args.motif, shard, generator=generator, scorer=scorer, device=device)
 
     start = time.monotonic()
     summary = run_shards(
-        args.out, args.num, args.shard_size or DEFAULT_SHARD_SIZE, args.seed, request, make, process,
+        args.out, config, args.shard_size or DEFAULT_SHARD_SIZE, request, make, process,
         log=lambda message: print(message, file=sys.stderr),
     )  # fmt: skip
     print(
@@ -326,11 +314,8 @@ def run_terms(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     if args.limit < 1:
         raise DesignError(f"--limit must be at least 1, got {args.limit}")
-    if str(args.model) in registered_names():
-        folder = resolve(args.model)
-    elif Path(args.model).is_dir():
-        folder = Path(args.model)
-    else:
+    folder = model_folder(args.model)
+    if folder is None:
         raise DesignError(f"--model {args.model}: no such folder or registered model (registered: {', '.join(registered_names())})")
     try:
         vocabulary = TermVocabulary.load(folder)
@@ -347,15 +332,6 @@ def run_terms(args: argparse.Namespace, argv: Sequence[str]) -> int:
     for term in found:
         print(f"{term.id:<12} {term.namespace:<19} {term.count:>8}  {term.name}")
     return 0
-
-
-def design_record(d: Design, seed: int) -> Record:
-    """A FASTA record whose header carries the rank, the scores and where each motif was placed."""
-    scores = " ".join(f"{name}={value:.4g}" for name, value in d.scores.items())
-    motifs = ",".join(f"{m.spec}@{m.start}" for m in d.motifs)
-    name = f"design_{d.rank}"
-    header = f"{name} rank={d.rank} {scores}" + (f" motifs={motifs}" if motifs else "") + f" seed={seed} sample={d.sample}"
-    return Record(name, header, d.sequence)
 
 
 def add_score(subparsers: argparse._SubParsersAction) -> None:
@@ -413,6 +389,7 @@ def add_demo(subparsers: argparse._SubParsersAction) -> None:
     )
     _model_arguments(parser)
     parser.add_argument("--num", type=int, help="designs to make (default: the example's)")
+    _design_settings(parser)
     parser.set_defaults(run=run_demo)
 
 
@@ -420,16 +397,11 @@ def run_demo(args: argparse.Namespace, argv: Sequence[str]) -> int:
     example = json.loads(DEMO.read_text())
     reference = read_fasta(DEMO.parent / example["reference"])
     print(f"{example['description']}: length {example['length']}, motifs {' '.join(example['motifs'])}", file=sys.stderr)
+    config = design_config(args, args.num or example["num"])
     designs = design(
-        example["length"],
-        example["motifs"],
-        args.num or example["num"],
-        model=args.model,
-        scorer=args.scorer,
-        reference=[r.sequence for r in reference],
-        seed=args.seed,
-        device=args.device,
-    )
+        example["length"], example["motifs"], config, generator=args.model, scorer=args.scorer,
+        reference=[r.sequence for r in reference], device=args.device,
+    )  # fmt: skip
     print(design_table(designs))
     return 0
 

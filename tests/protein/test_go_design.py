@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
 from unittest.mock import ANY
 
@@ -15,7 +16,7 @@ import yaml
 
 from apps.protein.alphabet import PAD_ID, STANDARD_RESIDUES
 from apps.protein.cli import main
-from apps.protein.design import DesignError, design, load_generator, load_scorer
+from apps.protein.design import DesignConfig, DesignError, design, load_generator, load_scorer
 from apps.protein.go import TermVocabulary
 from apps.protein.go_eval import GoEvalConfig, design_set, evaluate_go, term_elbo
 from apps.protein.go_train import build_trainer, term_subset, term_token, warm_start
@@ -91,7 +92,7 @@ def test_keep_rate_subsets_show_each_term_half_the_time_within_the_slots():
 
 def test_warm_start_keeps_the_generator_for_unconditional_input(go_run):
     _, init = go_run
-    base = load_generator(init)
+    base = load_generator(init).model
     grown = warm_start(init, base.spec.vocab_size + 8, MAX_POSITIONS + 4).eval()
     assert grown.spec.vocab_size == base.spec.vocab_size + 8
     assert grown.lm_head.weight.data_ptr() == grown.embed.weight.data_ptr()  # still tied
@@ -107,7 +108,7 @@ def test_warm_start_keeps_the_generator_for_unconditional_input(go_run):
 
 def test_warm_start_spreads_the_new_rows_like_the_residue_rows(go_run):
     _, init = go_run
-    base = load_generator(init)
+    base = load_generator(init).model
     old = base.embed.weight.data
     grown = warm_start(init, base.spec.vocab_size + 64, MAX_POSITIONS, seed=3)
     new = grown.embed.weight.data[old.shape[0]:]
@@ -174,8 +175,7 @@ def test_train_go_writes_a_model_folder_that_design_loads(go_run, tmp_path):
     metrics = trainer.train()
     folder = tmp_path / "run" / "model"
     assert trainer.step == 4 and "eval_bits_per_token" in metrics
-    model = load_generator(folder)
-    vocabulary = model.go_vocabulary
+    vocabulary = load_generator(folder).vocabulary
     assert isinstance(vocabulary, TermVocabulary) and vocabulary.slots == 4
     tokenizer_vocab = json.loads((folder / "tokenizer.json").read_text())["added_tokens"]
     assert {t["content"]: t["id"] for t in tokenizer_vocab}[term_token(DNA)] == vocabulary.token(DNA)
@@ -186,8 +186,8 @@ def test_a_stopped_go_run_resumes_to_the_same_weights(go_run, tmp_path):
     make(tmp_path / "whole").train()
     make(tmp_path / "parts", max_steps=2).train()
     make(tmp_path / "parts").train()
-    whole = load_generator(tmp_path / "whole" / "model").state_dict()
-    parts = load_generator(tmp_path / "parts" / "model").state_dict()
+    whole = load_generator(tmp_path / "whole" / "model").model.state_dict()
+    parts = load_generator(tmp_path / "parts" / "model").model.state_dict()
     assert all(torch.equal(whole[k], parts[k]) for k in whole)
 
 
@@ -200,7 +200,8 @@ def test_cli_train_go_refuses_a_folder_that_is_not_a_corpus(tmp_path, capsys):
 
 
 def test_design_with_terms_keeps_motifs_and_records_the_conditioning(go_generator_dir):
-    designs = design(40, ["5:HEXXH"], 3, model=go_generator_dir, scorer=None, go=[ZINC], guidance=2.0, steps=8)
+    config = DesignConfig(num=3, go=(ZINC,), guidance=2.0, steps=8)
+    designs = design(40, ["5:HEXXH"], config, generator=go_generator_dir, scorer=None)
     assert len(designs) == 3
     for d in designs:
         assert len(d.sequence) == 40 and set(d.sequence) <= set(STANDARD_RESIDUES)
@@ -211,10 +212,10 @@ def test_design_with_terms_keeps_motifs_and_records_the_conditioning(go_generato
 
 
 def test_guidance_zero_gives_the_unconditioned_designs(go_generator_dir):
-    kwargs = dict(model=go_generator_dir, scorer=None, steps=6, seed=3)
-    without = design(30, [], 3, **kwargs)
-    ignored = design(30, [], 3, go=[DNA, MEMBRANE], guidance=0.0, **kwargs)
-    conditioned = design(30, [], 3, go=[DNA, MEMBRANE], **kwargs)
+    config = DesignConfig(num=3, steps=6, seed=3)
+    without = design(30, [], config, generator=go_generator_dir, scorer=None)
+    ignored = design(30, [], replace(config, go=(DNA, MEMBRANE), guidance=0.0), generator=go_generator_dir, scorer=None)
+    conditioned = design(30, [], replace(config, go=(DNA, MEMBRANE)), generator=go_generator_dir, scorer=None)
     assert [d.sequence for d in ignored] == [d.sequence for d in without] and without[0].go == ()
     assert [d.confidence for d in ignored] == [d.confidence for d in without]
     # the terms reach the model: the same draws, under other probabilities
@@ -223,9 +224,8 @@ def test_guidance_zero_gives_the_unconditioned_designs(go_generator_dir):
 
 
 def test_esm_remasking_composes_with_the_control_slots(go_generator_dir, scorer_dir):
-    designs = design(
-        30, ["3:CXXC"], 2, model=go_generator_dir, scorer=scorer_dir, go=[ZINC], guidance=1.5, steps=8, esm_remask=-1.0
-    )  # fmt: skip
+    config = DesignConfig(num=2, go=(ZINC,), guidance=1.5, steps=8, esm_remask=-1.0)
+    designs = design(30, ["3:CXXC"], config, generator=go_generator_dir, scorer=scorer_dir)
     assert all(d.sequence[2] == "C" and d.sequence[5] == "C" for d in designs)
     assert all(len(d.esm_log_probs) == 30 for d in designs)
 
@@ -245,12 +245,12 @@ def test_esm_remasking_composes_with_the_control_slots(go_generator_dir, scorer_
 def test_bad_conditioning_gets_a_clear_error(go_generator_dir, kwargs, message):
     length = kwargs.pop("length", 20)
     with pytest.raises(DesignError, match=message):
-        design(length, [], 1, model=go_generator_dir, scorer=None, steps=2, **kwargs)
+        design(length, [], DesignConfig(num=1, steps=2, **kwargs), generator=go_generator_dir, scorer=None)
 
 
 def test_terms_need_a_go_generator(generator_dir):
     with pytest.raises(DesignError, match="was not trained with GO terms"):
-        design(20, [], 1, model=generator_dir, scorer=None, go=[DNA])
+        design(20, [], DesignConfig(num=1, go=(DNA,)), generator=generator_dir, scorer=None)
 
 
 # ---- CLI -----------------------------------------------------------------------------------------------
