@@ -33,14 +33,22 @@ from datasets import DatasetDict, load_from_disk
 
 from apps.protein.baselines import NGRAM_ADD_K, NGRAM_ORDER, baseline_sets, shuffled
 from apps.protein.corpus import SPLITS, CorpusConfig, CorpusError
-from apps.protein.design import DEFAULT_MODEL, DEFAULT_SAMPLER, DEFAULT_SCORER, design, load_generator, load_scorer
+from apps.protein.design import (
+    DEFAULT_MODEL,
+    DEFAULT_SAMPLER,
+    DEFAULT_SCORER,
+    DesignConfig,
+    Generator,
+    design,
+    load_generator,
+    load_scorer,
+)
 from apps.protein.external import EXTERNAL_TEST_FASTA, external_test_set
 from apps.protein.homology import NOVELTY_EVALUE, TrainingSearch
 from apps.protein.homology import options as relative_options
 from apps.protein.metrics import DIVERSITY_SEQUENCES, PseudoPerplexities, set_summary, shuffle_pairs_fraction
 from apps.protein.report import named, timed
 from apps.protein.scoring import Scorer
-from shared_dlm import SamplerConfig, SupportsDenoise, make_strategy
 
 EXTERNAL_CANDIDATES = 10  # external sequences searched for training relatives, per one wanted (70-85% have one)
 SETS = ("designs", "unigram", "ngram", "natural", "shuffled")
@@ -70,14 +78,17 @@ class EvalConfig:
             raise ValueError(f"max_length must be at least the corpus's min_len {CorpusConfig.min_len}, got {self.max_length}")
         if self.threads < 1:
             raise ValueError(f"threads must be at least 1, got {self.threads}")
-        steps = 1 if self.steps is None else self.steps  # None: one a residue, always valid
         for temperature in (self.temperature, *self.compare_temperatures):
-            SamplerConfig(steps=steps, strategy=make_strategy(self.sampler), temperature=temperature).validate()
+            self.design_config(temperature).sampler_config(free=1)  # None steps: one a residue, always valid
         if len(set(self.compare_temperatures) | {self.temperature}) != len(self.compare_temperatures) + 1:
             raise ValueError(
                 f"compare_temperatures {list(self.compare_temperatures)} repeats a temperature "
                 f"(the main designs use {self.temperature})"
             )
+
+    def design_config(self, temperature: float) -> DesignConfig:
+        """How a design set at ``temperature`` is made (``make_designs`` sets its size and seed a length)."""
+        return DesignConfig(sampler=self.sampler, steps=self.steps, temperature=temperature, seed=self.seed)
 
     def design_sets(self) -> dict[str, float]:
         """The name of each design set and its sampling temperature, the main set first."""
@@ -132,25 +143,34 @@ def external_sample(
     return kept, counts
 
 
-def make_designs(
-    generator: SupportsDenoise, lengths: Sequence[int], config: EvalConfig, device: torch.device | str
+def as_generator(model: str | Path | Generator, device: torch.device | str) -> Generator:
+    """A loaded generator moved to ``device``, or the one at a registered name or folder."""
+    return model.to(device) if isinstance(model, Generator) else load_generator(model, device)
+
+
+def designed(
+    length: int, motifs: Sequence[str], config: DesignConfig, generator: Generator, device: torch.device | str
 ) -> list[str]:
+    """The sequences of one ``design`` call without a scorer, in sample order (not ranked): with the seed, the
+    order that reproduces each."""
+    made = design(length, motifs, config, generator=generator, scorer=None, device=device)
+    return [d.sequence for d in sorted(made, key=lambda d: d.sample)]
+
+
+def make_designs(generator: Generator, lengths: Sequence[int], config: DesignConfig, device: torch.device | str) -> list[str]:
     """One unconstrained design of each length, in order; one ``design`` call a distinct length, seeded
-    with ``seed`` plus the length's rank among the distinct lengths."""
-    by_length: dict[int, list[str]] = {}
-    for rank, length in enumerate(sorted(set(lengths))):
-        made = design(
-            length, (), lengths.count(length), model=generator, scorer=None, steps=config.steps, sampler=config.sampler,
-            temperature=config.temperature, seed=config.seed + rank, device=device,
-        )  # fmt: skip
-        by_length[length] = [d.sequence for d in sorted(made, key=lambda d: d.sample)]
+    with ``config.seed`` plus the length's rank among the distinct lengths."""
+    by_length = {
+        length: designed(length, (), replace(config, num=lengths.count(length), seed=config.seed + rank), generator, device)
+        for rank, length in enumerate(sorted(set(lengths)))
+    }
     return [by_length[length].pop(0) for length in lengths]
 
 
 def evaluate(
     data: str | Path,
     *,
-    model: str | Path | SupportsDenoise = DEFAULT_MODEL,
+    model: str | Path | Generator = DEFAULT_MODEL,
     scorer: str | Path | Scorer = DEFAULT_SCORER,
     config: EvalConfig = EvalConfig(),
     workdir: str | Path | None = None,
@@ -170,7 +190,7 @@ def evaluate(
         test = list(corpus["test"]["sequence"])
         external_sequences = list(external_test_set(external)["sequence"])
         esm_scorer = load_scorer(scorer, device, window=window)
-        generator = load_generator(model, device)
+        generator = as_generator(model, device)
     longest = min(config.max_length, generator.spec.max_len - 2)  # <cls> and <eos> take two positions
     with tempfile.TemporaryDirectory(prefix="dlm-protein-eval-") as tmp:
         with timed(seconds, "training_search"):
@@ -186,9 +206,7 @@ def evaluate(
         natural = [s for s in test_order if len(s) <= longest][: config.num_designs]
         with timed(seconds, "designs"):
             sets = {
-                name: make_designs(
-                    generator, [len(s) for s in natural], replace(config, temperature=t, compare_temperatures=()), device
-                )
+                name: make_designs(generator, [len(s) for s in natural], config.design_config(t), device)
                 for name, t in config.design_sets().items()
             }
         with timed(seconds, "baselines"):

@@ -31,7 +31,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,20 +41,20 @@ from apps.protein.design import (
     DEFAULT_GO_MODEL,
     DEFAULT_SAMPLER,
     DEFAULT_SCORER,
+    DesignConfig,
     DesignError,
+    Generator,
     check_guidance,
-    design,
-    load_generator,
     load_scorer,
 )
-from apps.protein.evaluate import load_corpus
+from apps.protein.evaluate import as_generator, designed, load_corpus
 from apps.protein.go import GoGraph, default_graph
 from apps.protein.homology import TrainingSearch
 from apps.protein.metrics import PseudoPerplexities, floored_ratio, motif_kept, rate
 from apps.protein.motifs import parse_motifs, place
 from apps.protein.probes import ProbeConfig, Probes
 from apps.protein.report import named, timed
-from shared_dlm import SupportsDenoise, diffusion_loss, get_schedule, resolve
+from shared_dlm import diffusion_loss, get_schedule, resolve
 
 DEFAULT_TERMS = (
     "GO:0003677",  # DNA binding (molecular function, binding)
@@ -103,6 +103,10 @@ class GoEvalConfig:
         if len({self.guidance, *self.compare_guidance}) != len(self.compare_guidance) + 1:
             raise ValueError(f"compare_guidance {list(self.compare_guidance)} repeats a weight (the main one is {self.guidance:g})")
 
+    def design_config(self) -> DesignConfig:
+        """How the designs are sampled (``GoDesignSets.make`` sets each set's size, term, weight and seed)."""
+        return DesignConfig(sampler=self.sampler, steps=self.steps, seed=self.seed)
+
     def probe_config(self) -> ProbeConfig:
         return ProbeConfig(
             sample=self.probe_sample, positives=self.probe_positives, heldout=self.probe_heldout,
@@ -124,25 +128,12 @@ def homology_terms(
     return terms, identity
 
 
-def _go_generator(model, device: torch.device | str):
-    """The generator and its term vocabulary; a ValueError for a generator without one."""
-    generator = load_generator(model, device)
-    vocabulary = getattr(generator, "go_vocabulary", None)
-    if vocabulary is None:
-        raise ValueError(f"{model}: not a GO-conditioned generator (no go_terms.json)")
-    return generator, vocabulary
-
-
-def design_set(
-    generator: SupportsDenoise, config: GoEvalConfig, go: Sequence[str], guidance: float, motifs: Sequence[str],
-    num: int, seed: int, device: torch.device | str,
-) -> list[str]:  # fmt: skip
-    """``num`` designs of ``config.length`` residues on ``go`` at ``guidance`` (0: unconditioned), in sample order."""
-    made = design(
-        config.length, motifs, num, model=generator, scorer=None, steps=config.steps, sampler=config.sampler,
-        go=go, guidance=guidance, seed=seed, device=device,
-    )  # fmt: skip
-    return [d.sequence for d in sorted(made, key=lambda d: d.sample)]
+def _go_generator(model: str | Path | Generator, device: torch.device | str) -> Generator:
+    """The generator, which must carry a term vocabulary; a ValueError for one without."""
+    generator = as_generator(model, device)
+    if generator.vocabulary is None:
+        raise ValueError(f"{named(model)}: not a GO-conditioned generator (no go_terms.json)")
+    return generator
 
 
 @dataclass
@@ -156,12 +147,14 @@ class GoDesignSets:
     motifs: dict[tuple[str, str], dict[str, list[str]]] = field(default_factory=dict)
 
     @classmethod
-    def make(cls, generator: SupportsDenoise, config: GoEvalConfig, device: torch.device | str) -> GoDesignSets:
+    def make(cls, generator: Generator, config: GoEvalConfig, device: torch.device | str) -> GoDesignSets:
         """Every set from its own seed: ``seed`` unconditioned, ``seed + 1 + i`` term i at every weight,
         ``seed + 100 + i`` motif pair i both ways."""
+        base = config.design_config()
 
         def make(go: str, guidance: float, motifs=(), num=config.num, seed=config.seed) -> list[str]:
-            return design_set(generator, config, [go], guidance, motifs, num, seed, device)
+            settings = replace(base, num=num, go=(go,), guidance=guidance, seed=seed)
+            return designed(config.length, motifs, settings, generator, device)
 
         terms = config.terms
         sets = cls(
@@ -203,7 +196,7 @@ class Annotations:
 def evaluate_go(
     data: str | Path,
     *,
-    model: str | Path = DEFAULT_GO_MODEL,
+    model: str | Path | Generator = DEFAULT_GO_MODEL,
     scorer: str | Path = DEFAULT_SCORER,
     config: GoEvalConfig = GoEvalConfig(),
     workdir: str | Path | None = None,
@@ -218,9 +211,9 @@ def evaluate_go(
     with timed(seconds, "load"):
         corpus = load_corpus(Path(data))
         graph = default_graph()
-        generator, vocabulary = _go_generator(model, device)
+        generator = _go_generator(model, device)
         for term in config.terms + tuple(t for t, _ in config.motif_pairs):
-            vocabulary.check(term)
+            generator.vocabulary.check(term)
         for _, motif in config.motif_pairs:  # a motif that cannot fit fails now, not after the probes and designs
             try:
                 place(parse_motifs([motif]), config.length, torch.Generator().manual_seed(0))
@@ -360,7 +353,8 @@ def term_elbo(
     from apps.protein.go_train import lay_out, residues_only, term_subset
 
     started = time.monotonic()
-    generator_model, vocabulary = _go_generator(model, device)
+    generator = _go_generator(model, device)
+    vocabulary = generator.vocabulary
     corpus = load_corpus(Path(data))
     if split not in corpus:
         raise ValueError(f"{data}: no {split!r} split (has {', '.join(corpus)})")
@@ -371,14 +365,14 @@ def term_elbo(
         chosen = sorted(rng.sample(chosen, min(proteins, len(chosen))))
     if not chosen:
         raise ValueError(f"{data}: no {split} protein carries a vocabulary term")
-    spec = generator_model.spec
+    spec = generator.spec
     room = spec.max_len - vocabulary.slots
     weights = torch.tensor([t.count for t in vocabulary.terms], dtype=torch.float64).pow(-term_weight_power)
     schedule_name = "loglinear"  # the trainer's default, for a model without its training record
     if isinstance(model, (str, Path)) and (record := resolve(model) / "training.json").is_file():
         schedule_name = json.loads(record.read_text())["train_config"].get("schedule", schedule_name)
     schedule = get_schedule(schedule_name)
-    forward = residues_only(generator_model.eval(), vocabulary.first_token)
+    forward = residues_only(generator.model.eval(), vocabulary.first_token)
     pick = torch.Generator().manual_seed(seed)
     totals = {"no_terms": 0.0, "with_terms": 0.0}
     tokens = 0.0

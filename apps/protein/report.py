@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from apps.protein.design import Generator
 from apps.protein.homology import NOVELTY_EVALUE
 
 
@@ -116,5 +117,8 @@ def format_go_elbo(report: Mapping) -> str:
 
 
 def named(thing) -> str:
-    """How a report's settings name a model or scorer: its path or registered name, else its class."""
+    """How a report's settings name a model or scorer: its path or registered name (a loaded generator's
+    source), else its class."""
+    if isinstance(thing, Generator):
+        return thing.source
     return str(thing) if isinstance(thing, (str, Path)) else type(thing).__name__

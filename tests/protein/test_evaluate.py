@@ -137,10 +137,10 @@ def test_pseudo_perplexities_scores_each_sequence_once(esm_scorer):
 
 def test_make_designs_pinned(generator_model):
     """The evaluation's design sets from fixed seeds, recorded before the split of evaluate.py: the same after it."""
-    assert make_designs(generator_model, [20, 12, 20], EvalConfig(steps=4, seed=5), "cpu") == [
+    assert make_designs(generator_model, [20, 12, 20], EvalConfig(steps=4, seed=5).design_config(1.0), "cpu") == [
         "PMGQRETQWFPYSRKNNQRM", "WMIRWFMDPPHW", "TCNSYIATRMQKCKKIAVFE",
     ]  # fmt: skip
-    assert make_designs(generator_model, [15, 15], EvalConfig(seed=0, temperature=0.7), "cpu") == [
+    assert make_designs(generator_model, [15, 15], EvalConfig(seed=0).design_config(0.7), "cpu") == [
         "TCAMVHWDYTMIHTH", "VPVRLNDMLGIAARG",
     ]  # fmt: skip
 

@@ -18,7 +18,8 @@ from apps.protein.alphabet import PAD_ID, STANDARD_RESIDUES
 from apps.protein.cli import main
 from apps.protein.design import DesignConfig, DesignError, design, load_generator, load_scorer
 from apps.protein.go import TermVocabulary
-from apps.protein.go_eval import GoEvalConfig, design_set, evaluate_go, term_elbo
+from apps.protein.evaluate import designed
+from apps.protein.go_eval import GoDesignSets, GoEvalConfig, evaluate_go, term_elbo
 from apps.protein.go_train import build_trainer, term_subset, term_token, warm_start
 from apps.protein.metrics import floored_ratio, motif_kept
 from apps.protein.probes import ProbeSet, layer_means
@@ -288,13 +289,13 @@ def test_eval_go_design_sets_pinned(go_generator_dir):
     """The sets ``evaluate_go`` makes (a term at a guidance weight, with and without a motif) from fixed seeds,
     recorded before the split of the evaluation modules: the same after it."""
     generator = load_generator(go_generator_dir)
-    config = GoEvalConfig(length=30, steps=6)
-
-    def made(guidance, motifs):
-        return design_set(generator, config, [ZINC], guidance, motifs, num=2, seed=1, device="cpu")
-
-    assert made(2.0, ()) == ["TGPFWRQAKSEYICEDVWSFIQKINYLMQS", "PFPFWWNRRYSMCNHCQYNDYCICLPAVQE"]
-    assert made(0.0, ("5-20:CXXC",)) == ["PLDLKQTQTFCVGCMQTTIAMPDGKFEPQM", "HHHRKYIWSSNFDCLLCTRYHCNRSLPQRV"]
+    config = GoEvalConfig(terms=(ZINC,), length=30, num=2, steps=6, seed=0, motif_pairs=())
+    sets = GoDesignSets.make(generator, config, "cpu")
+    assert sets.conditioned[ZINC] == ["TGPFWRQAKSEYICEDVWSFIQKINYLMQS", "PFPFWWNRRYSMCNHCQYNDYCICLPAVQE"]  # seed 0 + 1
+    motif_only = replace(config.design_config(), num=2, go=(ZINC,), guidance=0.0, seed=1)
+    assert designed(30, ["5-20:CXXC"], motif_only, generator, "cpu") == [
+        "PLDLKQTQTFCVGCMQTTIAMPDGKFEPQM", "HHHRKYIWSSNFDCLLCTRYHCNRSLPQRV",
+    ]  # fmt: skip
 
 
 def test_motif_kept_reads_the_motif_inside_its_window():
