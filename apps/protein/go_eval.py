@@ -2,7 +2,8 @@
 independent of the generator (``dlm-protein eval go``):
 
 * Probe (``probes.py``): per term, a logistic regression on the shipped ESM scorer's mean embeddings, its
-  threshold set on the validation split at a false-positive rate of ``fpr``, its AUROC reported on the test split.
+  threshold set on the validation split at a false-positive rate of ``ProbeConfig.fpr``, its AUROC reported
+  on the test split.
 * Homology: designs searched against the training split with MMseqs2; a design has a term when a training
   hit with E-value below ``HOMOLOGY_EVALUE`` carries it (annotations propagated to ancestors).
 
@@ -89,12 +90,8 @@ class GoEvalConfig:
     sampler: str = DEFAULT_SAMPLER
     motif_pairs: tuple[tuple[str, str], ...] = DEFAULT_MOTIF_PAIRS
     motif_num: int = 16
-    probe_sample: int = 6000  # random training proteins the probes are fit on
-    probe_positives: int = 600  # carriers of each term added to them (at least)
-    probe_heldout: int = 2000  # validation proteins (thresholds) and test proteins (AUROC), each at most
-    probe_max_length: int = 500  # proteins longer than this are left out of the probe sets
-    fpr: float = 0.05
-    seed: int = 0
+    probes: ProbeConfig = ProbeConfig()
+    seed: int = 0  # seeds the designs and the probes' samples
     threads: int = 1
 
     def __post_init__(self):
@@ -107,11 +104,6 @@ class GoEvalConfig:
         """How the designs are sampled (``GoDesignSets.make`` sets each set's size, term, weight and seed)."""
         return DesignConfig(sampler=self.sampler, steps=self.steps, seed=self.seed)
 
-    def probe_config(self) -> ProbeConfig:
-        return ProbeConfig(
-            sample=self.probe_sample, positives=self.probe_positives, heldout=self.probe_heldout,
-            max_length=self.probe_max_length, fpr=self.fpr, seed=self.seed,
-        )  # fmt: skip
 
 
 def homology_terms(
@@ -221,7 +213,7 @@ def evaluate_go(
                 raise DesignError(f"motif + term pair: {error} (--length {config.length})") from None
         scoring = load_scorer(scorer, device)
     with timed(seconds, "probes"):
-        probes = Probes(scoring.model, config.terms, graph, corpus, config.probe_config())
+        probes = Probes(scoring.model, config.terms, graph, corpus, config.probes, config.seed)
     if save_probes is not None:
         probes.probe_set(named(scorer)).save(save_probes)
     with timed(seconds, "designs"):
@@ -256,7 +248,7 @@ def evaluate_go(
         "device": str(device),
         "probe": (
             "per term: StandardScaler + LogisticRegression(C=0.1, class_weight='balanced') on the concatenated "
-            f"per-layer residue means of the scorer; threshold: validation FPR {config.fpr:g}; AUROC on the test split"
+            f"per-layer residue means of the scorer; threshold: validation FPR {config.probes.fpr:g}; AUROC on the test split"
         ),
         "homology": f"mmseqs easy-search against the training split; terms of hits with E < {HOMOLOGY_EVALUE:g}",
         "ratios": "conditioned rate / baseline rate, the baseline floored at 1/n",

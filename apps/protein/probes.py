@@ -36,7 +36,6 @@ class ProbeConfig:
     heldout: int = 2000  # validation proteins (thresholds) and test proteins (AUROC), each at most
     max_length: int = 500  # proteins longer than this are left out of the probe sets
     fpr: float = 0.05
-    seed: int = 0
 
 
 @torch.inference_mode()
@@ -56,9 +55,10 @@ def layer_means(model, sequences: Sequence[str], max_tokens: int = 8192) -> np.n
 
 
 class Probes:
-    """One logistic regression per term on ``layer_means`` features (see the module docstring)."""
+    """One logistic regression per term on ``layer_means`` features (see the module docstring); ``seed`` draws
+    the proteins they are fit and checked on."""
 
-    def __init__(self, scorer_model, terms: Sequence[str], graph: GoGraph, corpus, config: ProbeConfig):
+    def __init__(self, scorer_model, terms: Sequence[str], graph: GoGraph, corpus, config: ProbeConfig, seed: int = 0):
         from sklearn.linear_model import (
             LogisticRegression,  # scikit-learn only where probes are fitted
         )
@@ -67,7 +67,7 @@ class Probes:
         from sklearn.preprocessing import StandardScaler
 
         self.model, self.terms, self.graph, self.fpr = scorer_model, list(terms), graph, config.fpr
-        rng = random.Random(config.seed)
+        rng = random.Random(seed)
         train = corpus["train"]
         short = [i for i, n in enumerate(train["length"]) if n <= config.max_length]
         labels_all = [self._labels(go) for go in train["go"]]

@@ -22,7 +22,7 @@ from apps.protein.evaluate import designed
 from apps.protein.go_eval import GoDesignSets, GoEvalConfig, evaluate_go, term_elbo
 from apps.protein.go_train import build_trainer, term_subset, term_token, warm_start
 from apps.protein.metrics import floored_ratio, motif_kept
-from apps.protein.probes import ProbeSet, layer_means
+from apps.protein.probes import ProbeConfig, ProbeSet, layer_means
 from apps.protein.report import format_go_report
 from shared_dlm import read_recipe
 from tests.protein.conftest import MAX_POSITIONS, go_protein, tiny_generator_folder, write_go_corpus
@@ -314,7 +314,7 @@ def test_eval_go_reports_every_term_under_both_annotators(tmp_path, go_graph_dir
     config = GoEvalConfig(
         terms=(DNA, ZINC, MEMBRANE), length=30, num=4, guidance=2.0, compare_guidance=(0.0, 5.0), steps=6,
         motif_pairs=((ZINC, "5-20:CXXC"),),
-        motif_num=2, probe_sample=40, probe_positives=10, probe_heldout=20, threads=1,
+        motif_num=2, probes=ProbeConfig(sample=40, positives=10, heldout=20), threads=1,
     )  # fmt: skip
     probes_file = tmp_path / "go_probes.json"
     report = evaluate_go(
