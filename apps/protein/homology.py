@@ -43,13 +43,13 @@ def cluster(sequences: Mapping[str, str], identity: float, coverage: float, thre
     return representative
 
 
-def search(queries: Mapping[str, str], target: Path, fields: str, options: Sequence[str], workdir: Path) -> list[list[str]]:
+def search(queries: Mapping[str, str], target: Path, fields: str, flags: Sequence[str], workdir: Path) -> list[list[str]]:
     """The hits of ``mmseqs easy-search`` of the queries against ``target`` (a FASTA file or an MMseqs2
-    database), each as the values of the comma-separated ``fields`` (``--format-output``)."""
+    database) with ``flags``, each as the values of the comma-separated ``fields`` (``--format-output``)."""
     query_fasta = _write_fasta(queries, workdir / "queries.fasta")
     hits = workdir / "hits.m8"
     run(
-        ["mmseqs", "easy-search", str(query_fasta), str(target), str(hits), str(workdir / "tmp"), *options,
+        ["mmseqs", "easy-search", str(query_fasta), str(target), str(hits), str(workdir / "tmp"), *flags,
          "--format-output", fields]
     )  # fmt: skip
     return [line.rstrip("\n").split("\t") for line in hits.read_text().splitlines() if line.strip()]
@@ -124,11 +124,11 @@ class TrainingSearch:
             best[hit.query] = (max(identity, hit.identity), found or hit.evalue < NOVELTY_EVALUE)
         return best
 
-    def _search(self, queries: Sequence[str], fields: str, options: list[str]) -> list[list[str]]:
+    def _search(self, queries: Sequence[str], fields: str, flags: list[str]) -> list[list[str]]:
         if not queries:
             return []
         with tempfile.TemporaryDirectory(prefix="search-", dir=self.folder) as tmp:
-            return search(_by_index(queries), self.database, fields, options, Path(tmp))
+            return search(_by_index(queries), self.database, fields, flags, Path(tmp))
 
 
 def _by_index(sequences: Sequence[str]) -> dict[str, str]:
