@@ -32,11 +32,13 @@ from apps.protein.design import (  # noqa: E402
     DesignConfig,
     DesignError,
     Generator,
+    Plan,
     design,
     load_generator,
     load_scorer,
     model_folder,
     pick_generator,
+    plan,
 )
 from apps.protein.fasta import FastaError, Record, design_record, format_fasta, read_fasta, write_fasta  # noqa: E402
 from apps.protein.go import VOCABULARY_FILE, TermError, TermVocabulary  # noqa: E402
@@ -64,6 +66,7 @@ __all__ = [
     "FastaError",
     "Generator",
     "Placement",
+    "Plan",
     "ProbeSet",
     "Record",
     "Scorer",
@@ -81,6 +84,7 @@ __all__ = [
     "model_folder",
     "parse_motifs",
     "pick_generator",
+    "plan",
     "place",
     "properties",
     "read_fasta",

@@ -221,9 +221,6 @@ def design(
     ESM-2 (``scoring.load_esm`` sources, or a ``Scorer``), None to skip ESM scoring. ``reference``: natural
     sequences for ``embedding_similarity``. ``trace`` receives every denoising step.
     """
-    if length < 1:
-        raise DesignError(f"length must be at least 1 residue, got {length}")
-    parsed = _people(parse_motifs, motifs)
     if config.esm_remask is not None and scorer is None:
         raise DesignError("esm_remask needs an ESM-2 scorer: pass scorer=PATH, or esm_remask=None")
     device = _device(device)
@@ -231,12 +228,52 @@ def design(
         generator = generator.to(device)
     else:
         generator = load_generator(pick_generator(generator, config.go), device)
-    spec, vocabulary, go = generator.spec, generator.vocabulary, list(config.go)
-    if go and vocabulary is None:
+    planned = plan(length, motifs, config, generator)
+    esm_scorer = load_scorer(scorer, device, reference)
+    remasker = None
+    if config.esm_remask is not None:
+        every = max(planned.sampler.steps // REMASK_CALLS, 1)
+        remasker = _people(EsmRemasker, esm_scorer.model, config.esm_remask, every=every, max_fraction=REMASK_FRACTION)
+        if planned.slots:
+            remasker = AfterPrefix(remasker, planned.slots)
+
+    sampling = torch.Generator(device).manual_seed(config.seed)
+    out = generate(generator.model, planned.canvas, planned.sampler, remasker=remasker, trace=trace, generator=sampling)
+    designs = _assemble(planned.residues(out), planned.placements, esm_scorer)
+    if config.go:
+        designs = [replace(d, go=config.go, guidance=config.weight) for d in designs]
+    ranked = sorted(designs, key=rank_key)
+    return [replace(d, rank=rank) for rank, d in enumerate(ranked, start=1)]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A design request laid out for the sampler: where each row's motifs sit, the canvas (``<cls>`` residues
+    ``<eos>`` after the ``slots`` GO control positions of a GO-conditioned generator) and the sampler's settings."""
+
+    placements: tuple[Placement, ...]  # one a row of the canvas
+    canvas: Canvas  # (B, slots + L + 2)
+    slots: int
+    sampler: SamplerConfig
+
+    def residues(self, out: Canvas) -> Canvas:
+        """The filled canvas without the control slots: ``<cls>`` residues ``<eos>``, as ``motifs.from_canvas`` reads it."""
+        return without_prefix(out, self.slots)
+
+
+def plan(length: int, motifs: str | Iterable[str], config: DesignConfig, generator: Generator) -> Plan:
+    """The canvas and sampler settings of ``config.num`` designs of ``length`` residues keeping ``motifs`` (each row
+    its own placement of the floating motifs, drawn from ``config.seed``), on the generator's device; a DesignError
+    names a request the generator cannot meet."""
+    if length < 1:
+        raise DesignError(f"length must be at least 1 residue, got {length}")
+    parsed = _people(parse_motifs, motifs)
+    spec, vocabulary = generator.spec, generator.vocabulary
+    if config.go and vocabulary is None:
         raise DesignError(
             f"the generator {generator.source!r} was not trained with GO terms (no {VOCABULARY_FILE}): pass generator=PATH of one"
         )
-    prefix = None if vocabulary is None else _people(vocabulary.prefix, go, PAD_ID)
+    prefix = None if vocabulary is None else _people(vocabulary.prefix, list(config.go), PAD_ID)
     slots = 0 if prefix is None else len(prefix[0])
     longest = spec.max_len - 2 - slots  # <cls> and <eos> take two positions, the GO control slots the first ones
     if length > longest:
@@ -245,27 +282,13 @@ def design(
             f"two of them <cls> and <eos>" + (f", {slots} GO control slots" if slots else "") + f"), got {length}"
         )
     rng = torch.Generator().manual_seed(config.seed)
-    placements = [
+    placements = tuple(
         _people(place, parsed, length, rng, forbid=config.forbid, allowed_at=config.allowed_at, max_length=longest)
         for _ in range(config.num)
-    ]
-    canvas = _canvas(placements, spec, device, prefix)
+    )
+    canvas = _canvas(placements, spec, next(generator.model.parameters()).device, prefix)
     sampler = config.sampler_config(int(canvas.masked(spec.mask_id).sum(-1).max()))
-    esm_scorer = load_scorer(scorer, device, reference)
-    remasker = None
-    if config.esm_remask is not None:
-        every = max(sampler.steps // REMASK_CALLS, 1)
-        remasker = _people(EsmRemasker, esm_scorer.model, config.esm_remask, every=every, max_fraction=REMASK_FRACTION)
-        if slots:
-            remasker = AfterPrefix(remasker, slots)
-
-    sampling = torch.Generator(device).manual_seed(config.seed)
-    out = generate(generator.model, canvas, sampler, remasker=remasker, trace=trace, generator=sampling)
-    designs = _assemble(without_prefix(out, slots), placements, esm_scorer)
-    if go:
-        designs = [replace(d, go=tuple(go), guidance=config.weight) for d in designs]
-    ranked = sorted(designs, key=rank_key)
-    return [replace(d, rank=rank) for rank, d in enumerate(ranked, start=1)]
+    return Plan(placements, canvas, slots, sampler)
 
 
 class AfterPrefix:
