@@ -42,7 +42,6 @@ from apps.protein.design import (  # noqa: E402
 )
 from apps.protein.fasta import FastaError, Record, design_record, format_fasta, read_fasta, write_fasta  # noqa: E402
 from apps.protein.go import VOCABULARY_FILE, TermError, TermVocabulary  # noqa: E402
-from apps.protein.go_eval import PROBES_FILE, ProbeSet  # noqa: E402
 from apps.protein.motifs import Placement, from_canvas, parse_motifs, place, to_canvas  # noqa: E402
 from apps.protein.properties import properties  # noqa: E402
 from apps.protein.scoring import Scorer, embed, embedding_similarity, load_esm, save_esm2  # noqa: E402
@@ -54,7 +53,6 @@ __all__ = [
     "DEFAULT_SCORER",
     "DEMO",
     "ORDER_NOISE",
-    "PROBES_FILE",
     "SHIPPED_GENERATOR",
     "SHIPPED_GO_GENERATOR",
     "SHIPPED_SCORER",
@@ -67,7 +65,6 @@ __all__ = [
     "Generator",
     "Placement",
     "Plan",
-    "ProbeSet",
     "Record",
     "Scorer",
     "TermError",
