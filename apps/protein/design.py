@@ -1,16 +1,21 @@
 """Motif-constrained protein design: place the motifs, let the diffusion generator fill the rest, score
 every design with ESM-2 and the ProtParam properties, and rank them.
 
+``design(length, motifs, DesignConfig(...), generator=..., scorer=...)``: the request (length and motifs), its
+settings (``DesignConfig``, every one with a default that works), and the models: a ``Generator`` (the
+denoiser with its GO vocabulary, ``load_generator``) and an ESM-2 ``Scorer`` (``load_scorer``), or their names.
+``plan`` lays a request out for the sampler; ``design`` samples, scores and ranks.
+
 Placement: every design (row of the batch) gets its own placement of the floating motifs, drawn in row
-order from a CPU ``torch.Generator`` seeded with ``seed``, so one call explores where the floating motifs
-sit; fixed motifs are at the same place in every row. Sampling uses a second generator, on ``device``,
-seeded with ``seed`` too: a seed reproduces the designs on a given device.
+order from a CPU ``torch.Generator`` seeded with ``config.seed``, so one call explores where the floating
+motifs sit; fixed motifs are at the same place in every row. Sampling uses a second generator, on ``device``,
+seeded with ``config.seed`` too: a seed reproduces the designs on a given device.
 
 Layout: the generator reads ``<cls>`` residues ``<eos>``, as ``alphabet.build_tokenizer`` encodes its
 training sequences, so a design of L residues takes L + 2 of the model's positions. A GO-conditioned
 generator (one with ``go_terms.json``, ``go_train.py``) reads its control slots first: the requested GO
 terms as fixed control tokens, then empty slots that it does not attend to (all empty: unconditional).
-``guidance`` is the classifier-free guidance weight w of the core sampler (logits uncond + w * (cond -
+``config.guidance`` is the classifier-free guidance weight w of the core sampler (logits uncond + w * (cond -
 uncond)): 1 (the default with terms) samples the conditional model as it is, 0 ignores the terms.
 
 Ranking (``rank_key``): designs that keep every specified motif residue (``motif_recovery`` 1.0, which
@@ -78,6 +83,29 @@ def check_guidance(weight: float) -> None:
     """A DesignError unless ``weight`` is a classifier-free guidance weight: finite and >= 0."""
     if not (weight >= 0 and math.isfinite(weight)):
         raise DesignError(f"guidance must be a finite weight >= 0 (0: ignore the GO terms, 1: plain conditioning), got {weight}")
+
+
+def _order_options(sampler: str, order_noise: float | None) -> dict[str, float]:
+    """The order-noise option of ``sampler``: ``ORDER_NOISE`` by default where it has one."""
+    if "order_noise" in strategy_options(sampler):
+        return {"order_noise": ORDER_NOISE if order_noise is None else order_noise}
+    if order_noise is not None and sampler in STRATEGIES:  # an unknown sampler: make_strategy names the known ones
+        ranked = sorted(n for n in STRATEGIES if "order_noise" in strategy_options(n))
+        raise DesignError(
+            f"order_noise ranks the positions of a confidence-ordered sampler ({', '.join(ranked)}); "
+            f"the sampler {sampler!r} has none"
+        )
+    return {}
+
+
+def _people(function, *args, prefix: str = "", **kwargs):
+    """Call a validating function of the app or core; its ValueError becomes a DesignError."""
+    try:
+        return function(*args, **kwargs)
+    except DesignError:
+        raise
+    except ValueError as err:
+        raise DesignError(f"{prefix}{err}") from None
 
 
 @dataclass(frozen=True)
@@ -159,6 +187,7 @@ class DesignConfig:
             check_guidance(self.guidance)
             if not self.go:
                 raise DesignError("guidance weighs GO terms: pass go=[...] (CLI: --go GO:...) with it")
+        self.sampler_config(1)  # the sampler, its order noise, the steps and the temperature: refused here, not mid-run
 
     @property
     def weight(self) -> float | None:
@@ -476,26 +505,3 @@ def _placed(placement: Placement) -> tuple[PlacedMotif, ...]:
         PlacedMotif(str(m), m.residues, start, start + len(m.residues) - 1)
         for m, start in zip(placement.motifs, placement.starts)
     )
-
-
-def _order_options(sampler: str, order_noise: float | None) -> dict[str, float]:
-    """The order-noise option of ``sampler``: ``ORDER_NOISE`` by default where it has one."""
-    if "order_noise" in strategy_options(sampler):
-        return {"order_noise": ORDER_NOISE if order_noise is None else order_noise}
-    if order_noise is not None and sampler in STRATEGIES:  # an unknown sampler: make_strategy names the known ones
-        ranked = sorted(n for n in STRATEGIES if "order_noise" in strategy_options(n))
-        raise DesignError(
-            f"order_noise ranks the positions of a confidence-ordered sampler ({', '.join(ranked)}); "
-            f"the sampler {sampler!r} has none"
-        )
-    return {}
-
-
-def _people(function, *args, prefix: str = "", **kwargs):
-    """Call a validating function of the app or core; its ValueError becomes a DesignError."""
-    try:
-        return function(*args, **kwargs)
-    except DesignError:
-        raise
-    except ValueError as err:
-        raise DesignError(f"{prefix}{err}") from None
