@@ -226,10 +226,10 @@ class Generator:
         return replace(self, model=self.model.to(_device(device)))
 
 
-def pick_generator(source: str | Path, go: Sequence[str]) -> str | Path:
+def pick_generator(source: str | Path | Generator, go: Sequence[str]) -> str | Path | Generator:
     """The generator to load for a request: the shipped GO-conditioned one in place of the default when GO terms
     are asked for, else ``source``."""
-    return DEFAULT_GO_MODEL if go and str(source) == DEFAULT_MODEL else source
+    return DEFAULT_GO_MODEL if go and isinstance(source, (str, Path)) and str(source) == DEFAULT_MODEL else source
 
 
 def design(
@@ -253,10 +253,7 @@ def design(
     if config.esm_remask is not None and scorer is None:
         raise DesignError("esm_remask needs an ESM-2 scorer: pass scorer=PATH, or esm_remask=None")
     device = _device(device)
-    if isinstance(generator, Generator):
-        generator = generator.to(device)
-    else:
-        generator = load_generator(pick_generator(generator, config.go), device)
+    generator = load_generator(pick_generator(generator, config.go), device)
     planned = plan(length, motifs, config, generator)
     esm_scorer = load_scorer(scorer, device, reference)
     remasker = None
@@ -382,10 +379,13 @@ def model_folder(source: str | Path) -> Path | None:
     return Path(source) if Path(source).is_dir() else None
 
 
-def load_generator(source: str | Path, device: torch.device | str = "cpu") -> Generator:
+def load_generator(source: str | Path | Generator, device: torch.device | str = "cpu") -> Generator:
     """The generator by registered name or folder, with its GO term vocabulary if it has one, checked to use
-    the ESM alphabet ids; a DesignError that says what to pass if the default is not shipped."""
+    the ESM alphabet ids (a loaded one: moved to ``device``); a DesignError that says what to pass if the default
+    is not shipped."""
     device = _device(device)
+    if isinstance(source, Generator):
+        return source.to(device)
     if str(source) == DEFAULT_GO_MODEL and DEFAULT_GO_MODEL not in registered_names():
         raise DesignError(
             f"no GO-conditioned generator ({DEFAULT_GO_MODEL!r}) is shipped: pass generator=PATH (CLI: --model PATH), a "
