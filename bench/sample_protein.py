@@ -12,7 +12,7 @@ ESM-2 finds easy to predict, so a low pseudo-perplexity alone can flatter them (
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -26,7 +26,7 @@ class ProteinTask:
     generator: Generator  # a protein generator (ESM alphabet ids)
     scorer: Scorer | None
     num_inputs: int
-    config: DesignConfig = DesignConfig(num=8)  # designs per input and their temperature; seed: the first input's
+    config: DesignConfig = field(default_factory=lambda: DesignConfig(num=8))  # designs per input and their temperature; seed: the first input's
     length: int = 120  # the demo's design (apps/protein/examples/demo.json)
     motif: str = "50:HEXXHXXGXXH"  # its fixed metzincin zinc-binding motif
 
