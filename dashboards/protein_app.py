@@ -24,11 +24,9 @@ from apps.protein import (
     DEFAULT_SCORER,
     DEMO,
     ORDER_NOISE,
-    PROBES_FILE,
     STANDARD_RESIDUES,
     VOCABULARY_FILE,
     Generator,
-    ProbeSet,
     Record,
     Scorer,
     TermVocabulary,
@@ -40,6 +38,7 @@ from apps.protein import (
     pick_generator,
     read_fasta,
 )
+from apps.protein.go_eval import PROBES_FILE, ProbeSet
 from dashboards.protein_view import (
     MAX_NATURAL,
     Natural,

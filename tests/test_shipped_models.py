@@ -72,7 +72,8 @@ def test_protein_demo_keeps_the_motifs_with_the_shipped_models(capsys):
 
 
 def test_the_go_generator_designs_for_a_term_with_the_default_model(capsys):
-    designs = apps.protein.design(40, ["10:HEXXH"], 2, go=["GO:0008270"], guidance=2.0, scorer=None, steps=10)
+    config = apps.protein.DesignConfig(num=2, go=("GO:0008270",), guidance=2.0, steps=10)
+    designs = apps.protein.design(40, ["10:HEXXH"], config, scorer=None)
     assert all(d.go == ("GO:0008270",) and d.sequence[9:11] == "HE" for d in designs)
     vocabulary = TermVocabulary.load(apps.protein.SHIPPED_GO_GENERATOR)
     assert len(vocabulary) > 1000 and "GO:0003677" in vocabulary
@@ -85,10 +86,10 @@ def test_the_go_generator_designs_for_a_term_with_the_default_model(capsys):
 def test_confidence_ordered_designs_of_the_shipped_generator_do_not_collapse_to_one_residue():
     from collections import Counter
 
-    from apps.protein.design import design
+    from apps.protein import DesignConfig, design
 
     def share(**options) -> float:
-        designs = design(60, num=6, scorer=None, sampler="fixed", seed=3, **options)
+        designs = design(60, (), DesignConfig(num=6, sampler="fixed", seed=3, **options), scorer=None)
         return sum(Counter(d.sequence).most_common(1)[0][1] / len(d.sequence) for d in designs) / len(designs)
 
     # ranked by confidence alone, the shipped generator commits its safest residue first and repeats it

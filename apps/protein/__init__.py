@@ -1,13 +1,39 @@
 """Motif-constrained protein design on masked diffusion language models, scored with ESM-2 (``dlm-protein``).
 
 ``apps.protein.design(length, motifs, DesignConfig(num=...), generator=..., scorer=...)`` returns ranked designs
-(see ``apps.protein.design``'s module). The shipped default generator, ``models/generator/``, is registered as ``"protein-default"``; the
-default ESM-2 scorer, ``models/scorer/``, as ``"protein-scorer-default"``; the GO-conditioned generator,
-``models/go/``, as ``"protein-go"``.
+(see ``apps.protein.design``'s module). The shipped default generator, ``models/generator/``, is registered as
+``"protein-default"``; the default ESM-2 scorer, ``models/scorer/``, as ``"protein-scorer-default"``; the
+GO-conditioned generator, ``models/go/``, as ``"protein-go"`` (the names resolve when a model is loaded, so the
+registrations may follow the imports).
 """
 
 from pathlib import Path
 
+from apps.protein.alphabet import STANDARD_RESIDUES
+from apps.protein.design import (
+    DEFAULT_GO_MODEL,
+    DEFAULT_MODEL,
+    DEFAULT_SAMPLER,
+    DEFAULT_SCORER,
+    DEMO,
+    ORDER_NOISE,
+    Design,
+    DesignConfig,
+    DesignError,
+    Generator,
+    Plan,
+    design,
+    load_generator,
+    load_scorer,
+    model_folder,
+    pick_generator,
+    plan,
+)
+from apps.protein.fasta import FastaError, Record, design_record, format_fasta, read_fasta, write_fasta
+from apps.protein.go import VOCABULARY_FILE, TermError, TermVocabulary
+from apps.protein.motifs import Placement, from_canvas, parse_motifs, place, to_canvas
+from apps.protein.properties import properties
+from apps.protein.scoring import Scorer, embed, embedding_similarity, load_esm, save_esm2
 from shared_dlm import register_pretrained
 
 SHIPPED_GENERATOR = Path(__file__).parent / "models" / "generator"
@@ -20,31 +46,6 @@ if SHIPPED_SCORER.is_dir():
 if SHIPPED_GO_GENERATOR.is_dir():
     register_pretrained("protein-go", SHIPPED_GO_GENERATOR)
 
-from apps.protein.alphabet import STANDARD_RESIDUES  # noqa: E402  (after the registrations the defaults need)
-from apps.protein.design import (  # noqa: E402
-    DEFAULT_GO_MODEL,
-    DEFAULT_MODEL,
-    DEFAULT_SAMPLER,
-    DEFAULT_SCORER,
-    DEMO,
-    ORDER_NOISE,
-    Design,
-    DesignConfig,
-    DesignError,
-    Generator,
-    design,
-    load_generator,
-    load_scorer,
-    model_folder,
-    pick_generator,
-)
-from apps.protein.fasta import FastaError, Record, design_record, format_fasta, read_fasta, write_fasta  # noqa: E402
-from apps.protein.go import VOCABULARY_FILE, TermError, TermVocabulary  # noqa: E402
-from apps.protein.probes import PROBES_FILE, ProbeSet  # noqa: E402
-from apps.protein.motifs import Placement, from_canvas, parse_motifs, place, to_canvas  # noqa: E402
-from apps.protein.properties import properties  # noqa: E402
-from apps.protein.scoring import Scorer, embed, embedding_similarity, load_esm, save_esm2  # noqa: E402
-
 __all__ = [
     "DEFAULT_GO_MODEL",
     "DEFAULT_MODEL",
@@ -52,7 +53,6 @@ __all__ = [
     "DEFAULT_SCORER",
     "DEMO",
     "ORDER_NOISE",
-    "PROBES_FILE",
     "SHIPPED_GENERATOR",
     "SHIPPED_GO_GENERATOR",
     "SHIPPED_SCORER",
@@ -64,7 +64,7 @@ __all__ = [
     "FastaError",
     "Generator",
     "Placement",
-    "ProbeSet",
+    "Plan",
     "Record",
     "Scorer",
     "TermError",
@@ -82,6 +82,7 @@ __all__ = [
     "parse_motifs",
     "pick_generator",
     "place",
+    "plan",
     "properties",
     "read_fasta",
     "save_esm2",

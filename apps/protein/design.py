@@ -1,16 +1,21 @@
 """Motif-constrained protein design: place the motifs, let the diffusion generator fill the rest, score
 every design with ESM-2 and the ProtParam properties, and rank them.
 
+``design(length, motifs, DesignConfig(...), generator=..., scorer=...)``: the request (length and motifs), its
+settings (``DesignConfig``, every one with a default that works), and the models: a ``Generator`` (the
+denoiser with its GO vocabulary, ``load_generator``) and an ESM-2 ``Scorer`` (``load_scorer``), or their names.
+``plan`` lays a request out for the sampler; ``design`` samples, scores and ranks.
+
 Placement: every design (row of the batch) gets its own placement of the floating motifs, drawn in row
-order from a CPU ``torch.Generator`` seeded with ``seed``, so one call explores where the floating motifs
-sit; fixed motifs are at the same place in every row. Sampling uses a second generator, on ``device``,
-seeded with ``seed`` too: a seed reproduces the designs on a given device.
+order from a CPU ``torch.Generator`` seeded with ``config.seed``, so one call explores where the floating
+motifs sit; fixed motifs are at the same place in every row. Sampling uses a second generator, on ``device``,
+seeded with ``config.seed`` too: a seed reproduces the designs on a given device.
 
 Layout: the generator reads ``<cls>`` residues ``<eos>``, as ``alphabet.build_tokenizer`` encodes its
 training sequences, so a design of L residues takes L + 2 of the model's positions. A GO-conditioned
 generator (one with ``go_terms.json``, ``go_train.py``) reads its control slots first: the requested GO
 terms as fixed control tokens, then empty slots that it does not attend to (all empty: unconditional).
-``guidance`` is the classifier-free guidance weight w of the core sampler (logits uncond + w * (cond -
+``config.guidance`` is the classifier-free guidance weight w of the core sampler (logits uncond + w * (cond -
 uncond)): 1 (the default with terms) samples the conditional model as it is, 0 ignores the terms.
 
 Ranking (``rank_key``): designs that keep every specified motif residue (``motif_recovery`` 1.0, which
@@ -78,6 +83,29 @@ def check_guidance(weight: float) -> None:
     """A DesignError unless ``weight`` is a classifier-free guidance weight: finite and >= 0."""
     if not (weight >= 0 and math.isfinite(weight)):
         raise DesignError(f"guidance must be a finite weight >= 0 (0: ignore the GO terms, 1: plain conditioning), got {weight}")
+
+
+def _order_options(sampler: str, order_noise: float | None) -> dict[str, float]:
+    """The order-noise option of ``sampler``: ``ORDER_NOISE`` by default where it has one."""
+    if "order_noise" in strategy_options(sampler):
+        return {"order_noise": ORDER_NOISE if order_noise is None else order_noise}
+    if order_noise is not None and sampler in STRATEGIES:  # an unknown sampler: make_strategy names the known ones
+        ranked = sorted(n for n in STRATEGIES if "order_noise" in strategy_options(n))
+        raise DesignError(
+            f"order_noise ranks the positions of a confidence-ordered sampler ({', '.join(ranked)}); "
+            f"the sampler {sampler!r} has none"
+        )
+    return {}
+
+
+def _people(function, *args, prefix: str = "", **kwargs):
+    """Call a validating function of the app or core; its ValueError becomes a DesignError."""
+    try:
+        return function(*args, **kwargs)
+    except DesignError:
+        raise
+    except ValueError as err:
+        raise DesignError(f"{prefix}{err}") from None
 
 
 @dataclass(frozen=True)
@@ -159,6 +187,7 @@ class DesignConfig:
             check_guidance(self.guidance)
             if not self.go:
                 raise DesignError("guidance weighs GO terms: pass go=[...] (CLI: --go GO:...) with it")
+        self.sampler_config(1)  # the sampler, its order noise, the steps and the temperature: refused here, not mid-run
 
     @property
     def weight(self) -> float | None:
@@ -197,10 +226,10 @@ class Generator:
         return replace(self, model=self.model.to(_device(device)))
 
 
-def pick_generator(source: str | Path, go: Sequence[str]) -> str | Path:
+def pick_generator(source: str | Path | Generator, go: Sequence[str]) -> str | Path | Generator:
     """The generator to load for a request: the shipped GO-conditioned one in place of the default when GO terms
     are asked for, else ``source``."""
-    return DEFAULT_GO_MODEL if go and str(source) == DEFAULT_MODEL else source
+    return DEFAULT_GO_MODEL if go and isinstance(source, (str, Path)) and str(source) == DEFAULT_MODEL else source
 
 
 def design(
@@ -221,22 +250,56 @@ def design(
     ESM-2 (``scoring.load_esm`` sources, or a ``Scorer``), None to skip ESM scoring. ``reference``: natural
     sequences for ``embedding_similarity``. ``trace`` receives every denoising step.
     """
-    if length < 1:
-        raise DesignError(f"length must be at least 1 residue, got {length}")
-    parsed = _people(parse_motifs, motifs)
     if config.esm_remask is not None and scorer is None:
         raise DesignError("esm_remask needs an ESM-2 scorer: pass scorer=PATH, or esm_remask=None")
     device = _device(device)
-    if isinstance(generator, Generator):
-        generator = generator.to(device)
-    else:
-        generator = load_generator(pick_generator(generator, config.go), device)
-    spec, vocabulary, go = generator.spec, generator.vocabulary, list(config.go)
-    if go and vocabulary is None:
+    generator = load_generator(pick_generator(generator, config.go), device)
+    planned = plan(length, motifs, config, generator)
+    esm_scorer = load_scorer(scorer, device, reference)
+    remasker = None
+    if config.esm_remask is not None:
+        every = max(planned.sampler.steps // REMASK_CALLS, 1)
+        remasker = _people(EsmRemasker, esm_scorer.model, config.esm_remask, every=every, max_fraction=REMASK_FRACTION)
+        if planned.slots:
+            remasker = AfterPrefix(remasker, planned.slots)
+
+    sampling = torch.Generator(device).manual_seed(config.seed)
+    out = generate(generator.model, planned.canvas, planned.sampler, remasker=remasker, trace=trace, generator=sampling)
+    designs = _assemble(planned.residues(out), planned.placements, esm_scorer)
+    if config.go:
+        designs = [replace(d, go=config.go, guidance=config.weight) for d in designs]
+    ranked = sorted(designs, key=rank_key)
+    return [replace(d, rank=rank) for rank, d in enumerate(ranked, start=1)]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A design request laid out for the sampler: where each row's motifs sit, the canvas (``<cls>`` residues
+    ``<eos>`` after the ``slots`` GO control positions of a GO-conditioned generator) and the sampler's settings."""
+
+    placements: tuple[Placement, ...]  # one a row of the canvas
+    canvas: Canvas  # (B, slots + L + 2)
+    slots: int
+    sampler: SamplerConfig
+
+    def residues(self, out: Canvas) -> Canvas:
+        """The filled canvas without the control slots: ``<cls>`` residues ``<eos>``, as ``motifs.from_canvas`` reads it."""
+        return without_prefix(out, self.slots)
+
+
+def plan(length: int, motifs: str | Iterable[str], config: DesignConfig, generator: Generator) -> Plan:
+    """The canvas and sampler settings of ``config.num`` designs of ``length`` residues keeping ``motifs`` (each row
+    its own placement of the floating motifs, drawn from ``config.seed``), on the generator's device; a DesignError
+    names a request the generator cannot meet."""
+    if length < 1:
+        raise DesignError(f"length must be at least 1 residue, got {length}")
+    parsed = _people(parse_motifs, motifs)
+    spec, vocabulary = generator.spec, generator.vocabulary
+    if config.go and vocabulary is None:
         raise DesignError(
             f"the generator {generator.source!r} was not trained with GO terms (no {VOCABULARY_FILE}): pass generator=PATH of one"
         )
-    prefix = None if vocabulary is None else _people(vocabulary.prefix, go, PAD_ID)
+    prefix = None if vocabulary is None else _people(vocabulary.prefix, list(config.go), PAD_ID)
     slots = 0 if prefix is None else len(prefix[0])
     longest = spec.max_len - 2 - slots  # <cls> and <eos> take two positions, the GO control slots the first ones
     if length > longest:
@@ -245,27 +308,13 @@ def design(
             f"two of them <cls> and <eos>" + (f", {slots} GO control slots" if slots else "") + f"), got {length}"
         )
     rng = torch.Generator().manual_seed(config.seed)
-    placements = [
+    placements = tuple(
         _people(place, parsed, length, rng, forbid=config.forbid, allowed_at=config.allowed_at, max_length=longest)
         for _ in range(config.num)
-    ]
-    canvas = _canvas(placements, spec, device, prefix)
+    )
+    canvas = _canvas(placements, spec, next(generator.model.parameters()).device, prefix)
     sampler = config.sampler_config(int(canvas.masked(spec.mask_id).sum(-1).max()))
-    esm_scorer = load_scorer(scorer, device, reference)
-    remasker = None
-    if config.esm_remask is not None:
-        every = max(sampler.steps // REMASK_CALLS, 1)
-        remasker = _people(EsmRemasker, esm_scorer.model, config.esm_remask, every=every, max_fraction=REMASK_FRACTION)
-        if slots:
-            remasker = AfterPrefix(remasker, slots)
-
-    sampling = torch.Generator(device).manual_seed(config.seed)
-    out = generate(generator.model, canvas, sampler, remasker=remasker, trace=trace, generator=sampling)
-    designs = _assemble(without_prefix(out, slots), placements, esm_scorer)
-    if go:
-        designs = [replace(d, go=tuple(go), guidance=config.weight) for d in designs]
-    ranked = sorted(designs, key=rank_key)
-    return [replace(d, rank=rank) for rank, d in enumerate(ranked, start=1)]
+    return Plan(placements, canvas, slots, sampler)
 
 
 class AfterPrefix:
@@ -330,10 +379,13 @@ def model_folder(source: str | Path) -> Path | None:
     return Path(source) if Path(source).is_dir() else None
 
 
-def load_generator(source: str | Path, device: torch.device | str = "cpu") -> Generator:
+def load_generator(source: str | Path | Generator, device: torch.device | str = "cpu") -> Generator:
     """The generator by registered name or folder, with its GO term vocabulary if it has one, checked to use
-    the ESM alphabet ids; a DesignError that says what to pass if the default is not shipped."""
+    the ESM alphabet ids (a loaded one: moved to ``device``); a DesignError that says what to pass if the default
+    is not shipped."""
     device = _device(device)
+    if isinstance(source, Generator):
+        return source.to(device)
     if str(source) == DEFAULT_GO_MODEL and DEFAULT_GO_MODEL not in registered_names():
         raise DesignError(
             f"no GO-conditioned generator ({DEFAULT_GO_MODEL!r}) is shipped: pass generator=PATH (CLI: --model PATH), a "
@@ -453,26 +505,3 @@ def _placed(placement: Placement) -> tuple[PlacedMotif, ...]:
         PlacedMotif(str(m), m.residues, start, start + len(m.residues) - 1)
         for m, start in zip(placement.motifs, placement.starts)
     )
-
-
-def _order_options(sampler: str, order_noise: float | None) -> dict[str, float]:
-    """The order-noise option of ``sampler``: ``ORDER_NOISE`` by default where it has one."""
-    if "order_noise" in strategy_options(sampler):
-        return {"order_noise": ORDER_NOISE if order_noise is None else order_noise}
-    if order_noise is not None and sampler in STRATEGIES:  # an unknown sampler: make_strategy names the known ones
-        ranked = sorted(n for n in STRATEGIES if "order_noise" in strategy_options(n))
-        raise DesignError(
-            f"order_noise ranks the positions of a confidence-ordered sampler ({', '.join(ranked)}); "
-            f"the sampler {sampler!r} has none"
-        )
-    return {}
-
-
-def _people(function, *args, prefix: str = "", **kwargs):
-    """Call a validating function of the app or core; its ValueError becomes a DesignError."""
-    try:
-        return function(*args, **kwargs)
-    except DesignError:
-        raise
-    except ValueError as err:
-        raise DesignError(f"{prefix}{err}") from None
