@@ -79,7 +79,7 @@ class EvalConfig:
         if self.threads < 1:
             raise ValueError(f"threads must be at least 1, got {self.threads}")
         for temperature in (self.temperature, *self.compare_temperatures):
-            self.design_config(temperature).sampler_config(free=1)  # None steps: one a residue, always valid
+            self.design_config(temperature)  # refuses a bad sampler, step count or temperature
         if len(set(self.compare_temperatures) | {self.temperature}) != len(self.compare_temperatures) + 1:
             raise ValueError(
                 f"compare_temperatures {list(self.compare_temperatures)} repeats a temperature "
@@ -143,11 +143,6 @@ def external_sample(
     return kept, counts
 
 
-def as_generator(model: str | Path | Generator, device: torch.device | str) -> Generator:
-    """A loaded generator moved to ``device``, or the one at a registered name or folder."""
-    return model.to(device) if isinstance(model, Generator) else load_generator(model, device)
-
-
 def designed(
     length: int, motifs: Sequence[str], config: DesignConfig, generator: Generator, device: torch.device | str
 ) -> list[str]:
@@ -190,7 +185,7 @@ def evaluate(
         test = list(corpus["test"]["sequence"])
         external_sequences = list(external_test_set(external)["sequence"])
         esm_scorer = load_scorer(scorer, device, window=window)
-        generator = as_generator(model, device)
+        generator = load_generator(model, device)
     longest = min(config.max_length, generator.spec.max_len - 2)  # <cls> and <eos> take two positions
     with tempfile.TemporaryDirectory(prefix="dlm-protein-eval-") as tmp:
         with timed(seconds, "training_search"):

@@ -46,9 +46,10 @@ from apps.protein.design import (
     DesignError,
     Generator,
     check_guidance,
+    load_generator,
     load_scorer,
 )
-from apps.protein.evaluate import as_generator, designed, load_corpus
+from apps.protein.evaluate import designed, load_corpus
 from apps.protein.go import GoGraph, default_graph
 from apps.protein.homology import TrainingSearch
 from apps.protein.metrics import PseudoPerplexities, floored_ratio, motif_kept, rate
@@ -122,7 +123,7 @@ def homology_terms(
 
 def _go_generator(model: str | Path | Generator, device: torch.device | str) -> Generator:
     """The generator, which must carry a term vocabulary; a ValueError for one without."""
-    generator = as_generator(model, device)
+    generator = load_generator(model, device)
     if generator.vocabulary is None:
         raise ValueError(f"{named(model)}: not a GO-conditioned generator (no go_terms.json)")
     return generator

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from apps.protein.go import GoGraph
-from apps.protein.scoring import _batches, _pad, encode
+from apps.protein.scoring import batch_indices, encode, pad_batch
 
 PROBES_FILE = "go_probes.json"
 """The fitted probes, saved beside a GO generator by ``dlm-protein eval go --save-probes``."""
@@ -45,8 +45,8 @@ def layer_means(model, sequences: Sequence[str], max_tokens: int = 8192) -> np.n
     device = next(model.parameters()).device
     encoded = [encode(model, s) for s in sequences]
     out = np.empty((len(sequences), len(layers) * model.embed_dim), dtype=np.float32)
-    for batch in _batches([len(ids) for ids in encoded], max_tokens):
-        ids = _pad(model, [encoded[s] for s in batch], device)  # (B, T)
+    for batch in batch_indices([len(ids) for ids in encoded], max_tokens):
+        ids = pad_batch(model, [encoded[s] for s in batch], device)  # (B, T)
         reps = model(ids, repr_layers=layers)["representations"]
         residues = ((ids != model.padding_idx) & (ids != model.cls_idx) & (ids != model.eos_idx))[..., None]
         pooled = [(reps[layer].float() * residues).sum(1) / residues.sum(1) for layer in layers]  # each (B, E)
