@@ -71,7 +71,7 @@ def _task(args, device: torch.device):
     num_inputs = args.num_inputs or defaults["num_inputs"]
     num = args.num or defaults["num"]
     temperature = defaults["temperature"] if args.temperature is None else args.temperature
-    from apps.protein.design import DesignError, load_generator, load_scorer
+    from apps.protein import DesignConfig, DesignError, load_generator, load_scorer
     from bench.sample_protein import ProteinTask
 
     scorer = None if args.scorer.lower() == "none" else args.scorer
@@ -79,7 +79,7 @@ def _task(args, device: torch.device):
         generator, esm = load_generator(model, device), load_scorer(scorer, device)
     except DesignError as err:
         raise SystemExit(f"dlm-bench sample: {err}") from None
-    return ProteinTask(generator, esm, num_inputs, args.seed, num=num, temperature=temperature), model
+    return ProteinTask(generator, esm, num_inputs, DesignConfig(num=num, temperature=temperature, seed=args.seed)), model
 
 
 def sample_command(args) -> None:
@@ -97,7 +97,7 @@ def sample_command(args) -> None:
         raise SystemExit(f"dlm-bench sample: --threshold must lie in [0, 1], got {args.threshold}")
     noise = args.order_noise
     if noise is None:  # the app's own: design's for protein; code ranks by confidence alone
-        from apps.protein.design import ORDER_NOISE
+        from apps.protein import ORDER_NOISE
 
         noise = ORDER_NOISE if args.task == "protein" else 0.0
     if not (noise >= 0.0 and math.isfinite(noise)):

@@ -1,8 +1,9 @@
 """The protein task of `dlm-bench sample`: designs of one length around a fixed motif, laid out as
-`apps.protein.design` lays them out (``motifs.to_canvas``: ``<cls>`` residues ``<eos>``), one canvas of ``num``
-designs per input, each input with its own sampling seed; one step per free residue at most.
+`apps.protein.design` lays them out (its ``plan``: ``<cls>`` residues ``<eos>``, after the control slots of a
+GO-conditioned generator), one canvas of ``config.num`` designs per input, each input with its own sampling seed;
+one step per free residue at most.
 
-Quality: the mean ESM-2 pseudo-perplexity of the designs under the scorer (``apps.protein.scoring``), their
+Quality: the mean ESM-2 pseudo-perplexity of the designs under the scorer (``apps.protein.Scorer``), their
 mean motif recovery (1.0 unless a fixed motif residue was lost), and the mean share of a design's most common
 residue: confidence-ordered decoding can collapse a weak generator's designs to runs of one residue, which
 ESM-2 finds easy to predict, so a low pseudo-perplexity alone can flatter them (natural proteins: about 0.1 to 0.15).
@@ -11,35 +12,46 @@ ESM-2 finds easy to predict, so a low pseudo-perplexity alone can flatter them (
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
-from apps.protein.motifs import from_canvas, parse_motifs, place, to_canvas
-from apps.protein.scoring import Scorer
+from apps.protein import DesignConfig, Generator, Scorer, from_canvas, plan
 from bench.sample import Input
 from shared_dlm import Canvas
 
 
 @dataclass
 class ProteinTask:
-    model: torch.nn.Module  # a protein generator (ESM alphabet ids)
+    generator: Generator  # a protein generator (ESM alphabet ids)
     scorer: Scorer | None
     num_inputs: int
-    seed: int = 0
+    config: DesignConfig = field(default_factory=lambda: DesignConfig(num=8))  # designs per input and their temperature; seed: the first input's
     length: int = 120  # the demo's design (apps/protein/examples/demo.json)
     motif: str = "50:HEXXHXXGXXH"  # its fixed metzincin zinc-binding motif
-    num: int = 8  # designs per input
-    temperature: float = 1.0  # design's default
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.generator.model
+
+    @property
+    def num(self) -> int:
+        return self.config.num
+
+    @property
+    def temperature(self) -> float:
+        return self.config.temperature
 
     def inputs(self) -> list[Input]:
-        placement = place(parse_motifs(self.motif), self.length, torch.Generator().manual_seed(self.seed))
-        device = next(self.model.parameters()).device
-        canvas = to_canvas(placement, self.model.spec, batch=self.num, device=device)
-        return [Input(canvas, self.seed + i, about=placement) for i in range(self.num_inputs)]
+        planned = plan(self.length, [self.motif], self.config, self.generator)
+        return [Input(planned.canvas, self.config.seed + i, about=planned) for i in range(self.num_inputs)]
 
     def quality(self, inputs: list[Input], outputs: list[Canvas]) -> dict[str, float]:
-        designs = [(item.about, sequence) for item, out in zip(inputs, outputs) for sequence in from_canvas(out)]
+        designs = [
+            (placement, sequence)
+            for item, out in zip(inputs, outputs)
+            for placement, sequence in zip(item.about.placements, from_canvas(item.about.residues(out)))
+        ]
         quality = {
             "motif_recovery": sum(p.recovery(s) for p, s in designs) / len(designs),
             "most_common_residue_share": sum(Counter(s).most_common(1)[0][1] / len(s) for _, s in designs) / len(designs),

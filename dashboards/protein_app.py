@@ -17,22 +17,28 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from apps.protein.alphabet import STANDARD_RESIDUES
-from apps.protein.cli import DEMO
-from apps.protein.design import (
+from apps.protein import (
     DEFAULT_GO_MODEL,
     DEFAULT_MODEL,
     DEFAULT_SAMPLER,
     DEFAULT_SCORER,
+    DEMO,
     ORDER_NOISE,
+    STANDARD_RESIDUES,
+    VOCABULARY_FILE,
+    Generator,
+    Record,
+    Scorer,
+    TermVocabulary,
     design,
+    embed,
     load_generator,
     load_scorer,
+    model_folder,
+    pick_generator,
+    read_fasta,
 )
-from apps.protein.go import TermVocabulary
-from apps.protein.go_eval import PROBES_FILE, ProbeSet
-from apps.protein.fasta import Record, read_fasta
-from apps.protein.scoring import Scorer, embed
+from apps.protein.probes import PROBES_FILE, ProbeSet
 from dashboards.protein_view import (
     MAX_NATURAL,
     Natural,
@@ -40,6 +46,7 @@ from dashboards.protein_view import (
     compared,
     design_table,
     fasta_text,
+    form_config,
     natural_profile,
     pca,
     read_fasta_upload,
@@ -48,7 +55,7 @@ from dashboards.protein_view import (
     term_label,
 )
 from dashboards.widgets import PEOPLE_ERRORS, ProgressTrace, device_label, pick_device
-from shared_dlm import STRATEGIES, SupportsDenoise, registered_names, resolve, strategy_options
+from shared_dlm import STRATEGIES
 
 EXAMPLE = json.loads(DEMO.read_text())
 NATURAL = DEMO.parent / EXAMPLE["reference"]
@@ -58,8 +65,8 @@ SETS = alt.Scale(domain=["design", "natural"], range=["#d62728", "#1f77b4"])
 
 
 @st.cache_resource(show_spinner="Loading the generator...")
-def cached_generator(name: str, device: str) -> SupportsDenoise:
-    """Each generator once per server, on the device the page runs on."""
+def cached_generator(name: str, device: str) -> Generator:
+    """Each generator (with its GO vocabulary, if any) once per server, on the device the page runs on."""
     return load_generator(name, device)
 
 
@@ -83,20 +90,13 @@ def cached_natural(scorer: str, device: str, records: tuple[tuple[str, str], ...
     return natural_profile([Record(id, id, sequence) for id, sequence in records], scorer_for(scorer, device))
 
 
-def model_folder(name: str) -> Path | None:
-    """The folder of a registered name or a path; None if there is none."""
-    if name in registered_names():
-        return Path(resolve(name))
-    return Path(name) if Path(name).is_dir() else None
-
-
 @st.cache_data(show_spinner=False)
 def term_labels(model: str) -> list[str]:
     """The picker's terms: the vocabulary of the generator named (if it is GO-conditioned), else of the
     shipped GO generator; none without either."""
     for name in (model, DEFAULT_GO_MODEL):
         folder = model_folder(name)
-        if folder is not None and (folder / "go_terms.json").is_file():
+        if folder is not None and (folder / VOCABULARY_FILE).is_file():
             return [term_label(t) for t in TermVocabulary.load(folder).terms]
     return []
 
@@ -108,7 +108,7 @@ def cached_probes(folder: str) -> ProbeSet | None:
 
 
 def form() -> dict | None:
-    """The inputs; None until Design is pressed."""
+    """The inputs as the widgets give them (``form_config`` reads the settings); None until Design is pressed."""
     labels = term_labels(st.session_state.get("model", DEFAULT_MODEL).strip())
     with st.form("design"):
         left, right = st.columns(2)
@@ -164,23 +164,22 @@ def form() -> dict | None:
     return {
         "length": int(length), "motifs": motifs, "forbid": "".join(forbid), "num": int(num), "upload": upload,
         "model": model.strip(), "scorer": scorer.strip(), "sampler": sampler, "steps": int(steps),
-        "temperature": float(temperature), "remask": float(remask) or None, "seed": int(seed),
-        "go": [term_id(label) for label in go], "guidance": float(guidance),
-        "order_noise": float(order_noise) if "order_noise" in strategy_options(sampler) else None,
+        "temperature": float(temperature), "remask": float(remask), "seed": int(seed),
+        "go": [term_id(label) for label in go], "guidance": float(guidance), "order_noise": float(order_noise),
         "cache": bool(cache),
     }  # fmt: skip
 
 
 def run(inputs: dict) -> dict:
     """Validate the inputs, design and score, and keep what the page shows (ValueError etc. for bad input)."""
-    specs = check_request(inputs["length"], inputs["motifs"], inputs["forbid"], inputs["seed"])
+    config = form_config(inputs)
+    specs = check_request(inputs["length"], inputs["motifs"], config)
     upload = inputs["upload"]
     records = read_fasta(NATURAL) if upload is None else read_fasta_upload(upload.name, upload.getvalue())
-    if inputs["remask"] is not None and inputs["scorer"].lower() == NO_SCORER:
+    if config.esm_remask is not None and inputs["scorer"].lower() == NO_SCORER:
         raise ValueError("ESM-2 remasking needs the ESM-2 scorer: give one, or set the threshold to 0")
     device = pick_device()
-    go = inputs["go"]
-    model = DEFAULT_GO_MODEL if go and inputs["model"] == DEFAULT_MODEL else inputs["model"]
+    model = str(pick_generator(inputs["model"], config.go))
     generator = cached_generator(model, str(device))
     scorer = scorer_for(inputs["scorer"], str(device))
     natural = cached_natural(inputs["scorer"], str(device), tuple((r.id, r.sequence) for r in records))
@@ -191,10 +190,7 @@ def run(inputs: dict) -> dict:
     try:
         with st.spinner("Designing, then scoring the designs..."):
             designs = design(
-                inputs["length"], specs, inputs["num"], model=generator, scorer=scorer, steps=inputs["steps"] or None,
-                sampler=inputs["sampler"], temperature=inputs["temperature"], forbid=inputs["forbid"],
-                esm_remask=inputs["remask"], seed=inputs["seed"], device=device, go=go,
-                guidance=inputs["guidance"] if go else None, order_noise=inputs["order_noise"], cache=inputs["cache"],
+                inputs["length"], specs, config, generator=generator, scorer=scorer, device=device,
                 trace=ProgressTrace(bar, generator.spec.mask_id),
             )  # fmt: skip
             embeddings = None if scorer is None else embed(scorer.model, [d.sequence for d in designs]).numpy()
@@ -210,7 +206,7 @@ def run(inputs: dict) -> dict:
         "embeddings": embeddings,
         "device": device_label(device),
         "seconds": seconds,
-        "seed": inputs["seed"],
+        "seed": config.seed,
         "assigned": assigned,
         "probes": probes,
         "probe_note": note,

@@ -1,10 +1,11 @@
-"""What the protein page computes apart from Streamlit: the request checked before any model loads, the
-designs and the natural sequences as tables, their embedding map, and the FASTA and CSV downloads."""
+"""What the protein page computes apart from Streamlit: the form's settings as a DesignConfig, the request
+checked before any model loads, the designs and the natural sequences as tables, their embedding map, and the
+FASTA and CSV downloads."""
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,12 +13,21 @@ import numpy as np
 import pandas as pd
 import torch
 
-from apps.protein.cli import design_record
-from apps.protein.design import Design
-from apps.protein.fasta import Record, format_fasta, read_fasta
-from apps.protein.motifs import parse_motifs, place
-from apps.protein.properties import properties
-from apps.protein.scoring import Scorer, embed, embedding_similarity
+from apps.protein import (
+    Design,
+    DesignConfig,
+    Record,
+    Scorer,
+    design_record,
+    embed,
+    embedding_similarity,
+    format_fasta,
+    parse_motifs,
+    place,
+    properties,
+    read_fasta,
+)
+from shared_dlm import strategy_options
 
 PROPERTIES = ("length", "molecular_weight", "isoelectric_point", "gravy", "instability_index", "aromaticity")
 SCORES = ("pseudo_perplexity", "mean_log_prob", "embedding_similarity", "generator_log_prob", "motif_recovery")
@@ -27,11 +37,24 @@ MAX_NATURAL = 200
 """Natural sequences scored at most: pseudo-perplexity costs one forward pass per residue."""
 
 
-def check_request(length: int, motifs: str, forbid: str, seed: int) -> list[str]:
+def form_config(inputs: Mapping) -> DesignConfig:
+    """The one place the form's values become a DesignConfig: 0 steps is one step a generated residue, a
+    remasking threshold of 0 none; the guidance weight counts only with GO terms, the order noise only for a
+    sampler that ranks positions. A DesignError names a bad value."""
+    go = tuple(inputs["go"])
+    return DesignConfig(
+        num=inputs["num"], sampler=inputs["sampler"], steps=inputs["steps"] or None, temperature=inputs["temperature"],
+        order_noise=inputs["order_noise"] if "order_noise" in strategy_options(inputs["sampler"]) else None,
+        cache=inputs["cache"], forbid=inputs["forbid"], esm_remask=inputs["remask"] or None, go=go,
+        guidance=inputs["guidance"] if go else None, seed=inputs["seed"],
+    )  # fmt: skip
+
+
+def check_request(length: int, motifs: str, config: DesignConfig) -> list[str]:
     """The motif specs, one a line (commas also separate them), checked against the length and the forbidden
     residues as ``design`` would check them, before any model is loaded: a ValueError names what is wrong."""
     specs = [line.strip() for line in motifs.splitlines() if line.strip()]
-    place(parse_motifs(specs), length, torch.Generator().manual_seed(seed), forbid=forbid)
+    place(parse_motifs(specs), length, torch.Generator().manual_seed(config.seed), forbid=config.forbid)
     return specs
 
 

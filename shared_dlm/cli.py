@@ -38,35 +38,31 @@ def _config_parser():
 
 
 def parse_train_config(argv: list[str] | None = None):
-    """TrainConfig from a YAML file and flags (flags win)."""
+    """TrainConfig from a recipe (``read_recipe``: a YAML file of its settings) and flags (flags win; ``--model``
+    KEY=VALUE pairs update the recipe's model settings)."""
+    from shared_dlm.recipe import read_recipe
     from shared_dlm.train import TrainConfig
 
     args = _config_parser().parse_args(argv)
+    try:
+        config = read_recipe(args.config)[0] if args.config else TrainConfig()
+    except (ValueError, FileNotFoundError) as err:
+        raise SystemExit(f"dlm-train: {err}") from None
     values: dict = {}
-    if args.config:
-        if not args.config.is_file():
-            raise SystemExit(f"dlm-train: config file {args.config} not found")
-        values = yaml.safe_load(args.config.read_text()) or {}
-        if not isinstance(values, dict):
-            raise SystemExit(f"dlm-train: {args.config} must hold a mapping of settings")
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = set(values) - known
-    if unknown:
-        raise SystemExit(f"dlm-train: unknown settings {sorted(unknown)} in {args.config}; known: {sorted(known)}")
-    for name in known:
-        value = getattr(args, name, None)
+    for f in dataclasses.fields(TrainConfig):
+        value = getattr(args, f.name, None)
         if value is None:
             continue
-        if name == "model":
-            model = dict(values.get("model") or {})
+        if f.name == "model":
+            model = dict(config.model)
             for item in value:
                 key, sep, raw = item.partition("=")
                 if not sep:
                     raise SystemExit(f"dlm-train: --model takes KEY=VALUE, got {item!r}")
                 model[key] = yaml.safe_load(raw)
             value = model
-        values[name] = value
-    return TrainConfig(**values)
+        values[f.name] = value
+    return dataclasses.replace(config, **values)
 
 
 def train_main(argv: list[str] | None = None) -> None:

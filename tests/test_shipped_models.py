@@ -15,7 +15,7 @@ from apps.code.cli import main as code_main
 from apps.protein.alphabet import STANDARD_RESIDUES
 from apps.protein.cli import main as protein_main
 from apps.protein.go import TermVocabulary
-from apps.protein.go_eval import PROBES_FILE, ProbeSet
+from apps.protein.probes import PROBES_FILE, ProbeSet
 from apps.protein.scoring import Scorer, load_esm
 from shared_dlm import load, registered_names
 
@@ -72,7 +72,8 @@ def test_protein_demo_keeps_the_motifs_with_the_shipped_models(capsys):
 
 
 def test_the_go_generator_designs_for_a_term_with_the_default_model(capsys):
-    designs = apps.protein.design(40, ["10:HEXXH"], 2, go=["GO:0008270"], guidance=2.0, scorer=None, steps=10)
+    config = apps.protein.DesignConfig(num=2, go=("GO:0008270",), guidance=2.0, steps=10)
+    designs = apps.protein.design(40, ["10:HEXXH"], config, scorer=None)
     assert all(d.go == ("GO:0008270",) and d.sequence[9:11] == "HE" for d in designs)
     vocabulary = TermVocabulary.load(apps.protein.SHIPPED_GO_GENERATOR)
     assert len(vocabulary) > 1000 and "GO:0003677" in vocabulary

@@ -14,13 +14,12 @@ import shutil
 from pathlib import Path
 
 import torch
-import yaml
 from datasets import DatasetDict, load_from_disk
 
 from apps.code.infill import INFILL_RECORD
 from apps.code.infill_data import InfillDataConfig, build_infill_datasets
 from apps.code.tokenizer import load_tokenizer
-from shared_dlm import Denoiser, DenoiserConfig, TrainConfig, Trainer
+from shared_dlm import Denoiser, DenoiserConfig, Trainer, read_recipe
 
 RECIPE = Path(__file__).with_name("recipe.yaml")
 DATA = "data"
@@ -38,29 +37,6 @@ class InfillTrainer(Trainer):
     def write_model(self, folder: Path, dtype: torch.dtype) -> None:
         super().write_model(folder, dtype)
         (folder / INFILL_RECORD).write_text(json.dumps(dataclasses.asdict(self.infill_config), indent=2) + "\n")
-
-
-def read_recipe(path: Path = RECIPE, **overrides) -> tuple[TrainConfig, InfillDataConfig]:
-    """The trainer's and the data's settings from a recipe file; ``overrides`` replace TrainConfig settings."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no recipe at {path}")
-    values = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(values, dict):
-        raise ValueError(f"{path} must hold a mapping of settings")
-    infill = dict(values.pop("infill", None) or {})
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"{path}: unknown settings {unknown}; known: {sorted(known)} and `infill`")
-    data_known = {f.name for f in dataclasses.fields(InfillDataConfig)} - {"seq_len", "seed"}
-    unknown = sorted(set(infill) - data_known)
-    if unknown:
-        raise ValueError(f"{path}: unknown infill settings {unknown}; known: {sorted(data_known)}")
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    config = TrainConfig(**values)
-    config.validate()
-    return config, InfillDataConfig(seq_len=config.seq_len, seed=config.seed, **infill)
 
 
 def _sha256(path: Path) -> str:
@@ -107,6 +83,8 @@ def build_trainer(
     so does ``init_from``, a finished model folder such as the shipped one, with its step)."""
     config, data_config = read_recipe(
         recipe,
+        InfillDataConfig,
+        section="infill",
         output_dir=str(out),
         tokenizer=str(tokenizer_dir),
         max_steps=max_steps,

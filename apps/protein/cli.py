@@ -22,20 +22,22 @@ from apps.protein.design import (
     DEFAULT_MODEL,
     DEFAULT_SAMPLER,
     DEFAULT_SCORER,
+    DEMO,
     ORDER_NOISE,
     Design,
+    DesignConfig,
     DesignError,
     design,
     load_scorer,
+    model_folder,
 )
-from apps.protein.fasta import FastaError, Record, read_fasta, write_fasta
+from apps.protein.fasta import FastaError, design_record, read_fasta, write_fasta
 from apps.protein.go import TermError
 from apps.protein.properties import properties
 from apps.protein.tools import ToolError
-from shared_dlm import STRATEGIES, provenance, registered_names, resolve
+from shared_dlm import STRATEGIES, provenance, registered_names
 
 PEOPLE_ERRORS = (CorpusError, ToolError, DesignError, FastaError, TermError)
-DEMO = Path(__file__).parent / "examples" / "demo.json"
 
 
 def add_corpus(subparsers: argparse._SubParsersAction) -> None:
@@ -164,6 +166,47 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
 
 
+def _design_settings(parser: argparse.ArgumentParser) -> None:
+    """The flags of a DesignConfig's settings besides --num and --seed (``design_config`` reads them)."""
+    parser.add_argument("--steps", type=int, help="denoising steps (None: one per generated residue)")
+    parser.add_argument("--sampler", default=DEFAULT_SAMPLER, help=f"sampling strategy: {', '.join(sorted(STRATEGIES))}")
+    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature, 0 is greedy")
+    parser.add_argument(
+        "--order-noise", type=float, default=None, metavar="TAU",
+        help=f"confidence-ordered samplers (confidence, threshold, factor, fixed): Gumbel noise on their ranking, "
+        f"fading over the steps (default {ORDER_NOISE}; 0 ranks by confidence alone, which collapses designs to "
+        "runs of one residue)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--cache", action="store_true",
+        help="reuse the context's keys and values between full forwards (every 4 steps): faster, designs close to "
+        "the uncached ones; with --steps below the length, the fast setting (README, Fast sampling)",
+    )  # fmt: skip
+    parser.add_argument("--forbid", default="", metavar="RESIDUES", help="residues never placed outside the motifs, e.g. C")
+    parser.add_argument(
+        "--esm-remask", type=float, metavar="THRESHOLD",
+        help="remask generated residues whose ESM-2 log-probability is below THRESHOLD while steps remain (e.g. -3)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--go", action="append", default=[], metavar="GO:ID",
+        help="design for this Gene Ontology term (repeatable or comma-separated; `dlm-protein terms` lists them); "
+        f"uses the GO-conditioned generator {DEFAULT_GO_MODEL!r} unless --model is given",
+    )  # fmt: skip
+    parser.add_argument(
+        "--guidance", type=float, default=None, metavar="W",
+        help="classifier-free guidance weight for --go (>= 0; 0 ignores the terms, 1 plain conditioning, >1 stronger; default 1)",
+    )  # fmt: skip
+
+
+def design_config(args: argparse.Namespace, num: int) -> DesignConfig:
+    """The one place the flags become a DesignConfig (``design`` and ``demo``)."""
+    return DesignConfig(
+        num=num, sampler=args.sampler, steps=args.steps, temperature=args.temperature, order_noise=args.order_noise,
+        cache=args.cache, forbid=args.forbid, esm_remask=args.esm_remask, go=tuple(go_terms(args.go)),
+        guidance=args.guidance, seed=args.seed,
+    )  # fmt: skip
+
+
 def add_design(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "design",
@@ -184,35 +227,8 @@ def add_design(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--shard-size", type=int, default=None, help="designs per shard when --out is a folder (default 1000)")
     parser.add_argument("--json", action="store_true", help="print the designs as a JSON list")
     _model_arguments(parser)
-    parser.add_argument("--steps", type=int, help="denoising steps (None: one per generated residue)")
-    parser.add_argument("--sampler", default=DEFAULT_SAMPLER, help=f"sampling strategy: {', '.join(sorted(STRATEGIES))}")
-    parser.add_argument("--temperature", type=float, default=1.0, help="sampling temperature, 0 is greedy")
-    parser.add_argument(
-        "--order-noise", type=float, default=None, metavar="TAU",
-        help=f"confidence-ordered samplers (confidence, threshold, factor, fixed): Gumbel noise on their ranking, "
-        f"fading over the steps (default {ORDER_NOISE}; 0 ranks by confidence alone, which collapses designs to "
-        "runs of one residue)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--cache", action="store_true",
-        help="reuse the context's keys and values between full forwards (every 4 steps): faster, designs close to "
-        "the uncached ones; with --steps below the length, the fast setting (README, Fast sampling)",
-    )  # fmt: skip
-    parser.add_argument("--forbid", default="", metavar="RESIDUES", help="residues never placed outside the motifs, e.g. C")
-    parser.add_argument(
-        "--esm-remask", type=float, metavar="THRESHOLD",
-        help="remask generated residues whose ESM-2 log-probability is below THRESHOLD while steps remain (e.g. -3)",
-    )  # fmt: skip
     parser.add_argument("--reference", type=Path, metavar="FASTA", help="natural sequences for embedding similarity")
-    parser.add_argument(
-        "--go", action="append", default=[], metavar="GO:ID",
-        help="design for this Gene Ontology term (repeatable or comma-separated; `dlm-protein terms` lists them); "
-        f"uses the GO-conditioned generator {DEFAULT_GO_MODEL!r} unless --model is given",
-    )  # fmt: skip
-    parser.add_argument(
-        "--guidance", type=float, default=None, metavar="W",
-        help="classifier-free guidance weight for --go (>= 0; 0 ignores the terms, 1 plain conditioning, >1 stronger; default 1)",
-    )  # fmt: skip
+    _design_settings(parser)
     parser.set_defaults(run=run_design)
 
 
@@ -226,29 +242,14 @@ def run_design(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.shard_size is not None and not sharded:
         raise DesignError("--shard-size needs --out FOLDER (a large run in shards), not a FASTA file")
     reference = None if args.reference is None else [r.sequence for r in read_fasta(args.reference)]
+    config = design_config(args, args.num)
     if sharded:
-        return run_sharded(args, reference)
+        return run_sharded(args, config, reference)
     start = time.monotonic()
     designs = design(
-        args.length,
-        args.motif,
-        args.num,
-        model=args.model,
-        scorer=args.scorer,
-        steps=args.steps,
-        sampler=args.sampler,
-        temperature=args.temperature,
-        forbid=args.forbid,
-        esm_remask=args.esm_remask,
-        reference=reference,
-        go=go_terms(args.go),
-        guidance=args.guidance,
-        order_noise=args.order_noise,
-        cache=args.cache,
-        seed=args.seed,
-        device=args.device,
+        args.length, args.motif, config, generator=args.model, scorer=args.scorer, reference=reference, device=args.device
     )
-    records = [design_record(d, args.seed) for d in designs]
+    records = [design_record(d, config.seed) for d in designs]
     if args.out is not None:
         write_fasta(args.out, records)
         print(f"wrote {len(records)} designs to {args.out} in {time.monotonic() - start:.1f} s", file=sys.stderr)
@@ -260,38 +261,25 @@ def run_design(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
-def run_sharded(args: argparse.Namespace, reference: list[str] | None) -> int:
+def run_sharded(args: argparse.Namespace, config: DesignConfig, reference: list[str] | None) -> int:
     """``design --out FOLDER``: the designs in resumable shards, this process's share of them (shards.py)."""
-    from apps.protein.design import load_generator
-    from apps.protein.shards import DEFAULT_SHARD_SIZE, Process, run_shards
+    from apps.protein.design import load_generator, pick_generator
+    from apps.protein.shards import DEFAULT_SHARD_SIZE, Process, run_request, run_shards
 
     process = Process.from_environment()
     device = args.device
     if device == "cuda" and process.world > 1:
         device = f"cuda:{process.local_rank}"
-    go = go_terms(args.go)
-    request = {
-        "length": args.length, "motifs": list(args.motif), "model": str(args.model), "scorer": str(args.scorer),
-        "steps": args.steps, "sampler": args.sampler, "temperature": args.temperature, "forbid": args.forbid,
-        "esm_remask": args.esm_remask, "go": go, "guidance": args.guidance,
-        "reference": None if args.reference is None else str(args.reference),
-        **({} if args.order_noise is None else {"order_noise": args.order_noise}),  # runs from before the option resume
-        **({"cache": True} if args.cache else {}),
-    }  # fmt: skip
-    model = DEFAULT_GO_MODEL if go and args.model == DEFAULT_MODEL else args.model
-    generator = load_generator(model, device)  # loaded once for every shard of this process
+    request = run_request(args.length, args.motif, config, args.model, args.scorer, args.reference)
+    generator = load_generator(pick_generator(args.model, config.go), device)  # loaded once for every shard of this process
     scorer = load_scorer(args.scorer, device, reference)
 
-    def make(count: int, seed: int) -> list[Design]:
-        return design(
-            args.length, args.motif, count, model=generator, scorer=scorer, steps=args.steps, sampler=args.sampler,
-            temperature=args.temperature, forbid=args.forbid, esm_remask=args.esm_remask, go=go,
-            guidance=args.guidance, order_noise=args.order_noise, cache=args.cache, seed=seed, device=device,
-        )  # fmt: skip
+    def make(shard: DesignConfig) -> list[Design]:
+        return design(args.length, args.motif, shard, generator=generator, scorer=scorer, device=device)
 
     start = time.monotonic()
     summary = run_shards(
-        args.out, args.num, args.shard_size or DEFAULT_SHARD_SIZE, args.seed, request, make, process,
+        args.out, config, args.shard_size or DEFAULT_SHARD_SIZE, request, make, process,
         log=lambda message: print(message, file=sys.stderr),
     )  # fmt: skip
     print(
@@ -326,11 +314,8 @@ def run_terms(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     if args.limit < 1:
         raise DesignError(f"--limit must be at least 1, got {args.limit}")
-    if str(args.model) in registered_names():
-        folder = resolve(args.model)
-    elif Path(args.model).is_dir():
-        folder = Path(args.model)
-    else:
+    folder = model_folder(args.model)
+    if folder is None:
         raise DesignError(f"--model {args.model}: no such folder or registered model (registered: {', '.join(registered_names())})")
     try:
         vocabulary = TermVocabulary.load(folder)
@@ -347,15 +332,6 @@ def run_terms(args: argparse.Namespace, argv: Sequence[str]) -> int:
     for term in found:
         print(f"{term.id:<12} {term.namespace:<19} {term.count:>8}  {term.name}")
     return 0
-
-
-def design_record(d: Design, seed: int) -> Record:
-    """A FASTA record whose header carries the rank, the scores and where each motif was placed."""
-    scores = " ".join(f"{name}={value:.4g}" for name, value in d.scores.items())
-    motifs = ",".join(f"{m.spec}@{m.start}" for m in d.motifs)
-    name = f"design_{d.rank}"
-    header = f"{name} rank={d.rank} {scores}" + (f" motifs={motifs}" if motifs else "") + f" seed={seed} sample={d.sample}"
-    return Record(name, header, d.sequence)
 
 
 def add_score(subparsers: argparse._SubParsersAction) -> None:
@@ -413,6 +389,7 @@ def add_demo(subparsers: argparse._SubParsersAction) -> None:
     )
     _model_arguments(parser)
     parser.add_argument("--num", type=int, help="designs to make (default: the example's)")
+    _design_settings(parser)
     parser.set_defaults(run=run_demo)
 
 
@@ -420,16 +397,11 @@ def run_demo(args: argparse.Namespace, argv: Sequence[str]) -> int:
     example = json.loads(DEMO.read_text())
     reference = read_fasta(DEMO.parent / example["reference"])
     print(f"{example['description']}: length {example['length']}, motifs {' '.join(example['motifs'])}", file=sys.stderr)
+    config = design_config(args, args.num or example["num"])
     designs = design(
-        example["length"],
-        example["motifs"],
-        args.num or example["num"],
-        model=args.model,
-        scorer=args.scorer,
-        reference=[r.sequence for r in reference],
-        seed=args.seed,
-        device=args.device,
-    )
+        example["length"], example["motifs"], config, generator=args.model, scorer=args.scorer,
+        reference=[r.sequence for r in reference], device=args.device,
+    )  # fmt: skip
     print(design_table(designs))
     return 0
 
@@ -451,31 +423,52 @@ def design_table(designs: Sequence[Design]) -> str:
 
 
 def add_eval(subparsers: argparse._SubParsersAction) -> None:
-    from apps.protein.evaluate import EXTERNAL_TEST_FASTA, EvalConfig
-
-    defaults = EvalConfig()
-    from apps.protein.go_eval import GoEvalConfig
-
-    go_defaults = GoEvalConfig()
     parser = subparsers.add_parser(
         "eval",
-        help="`eval [design]`: check the scorer (natural vs shuffled) and measure designs against trivial baselines; "
-        "`eval go`: GO-conditioned designs against unconditioned ones, under a probe and homology",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="`eval design`: check the scorer (natural vs shuffled) and measure designs against trivial baselines; "
+        "`eval go`: GO-conditioned designs against unconditioned ones, under a probe and homology; "
+        "`eval go-elbo`: held-out ELBO of a GO generator without and with each protein's terms",
     )
-    parser.add_argument(
-        "target", nargs="?", choices=("design", "go", "go-elbo"), default="design",
-        help="what to evaluate (go-elbo: held-out ELBO of a GO generator without and with each protein's terms)",
-    )  # fmt: skip
+    targets = parser.add_subparsers(dest="target", required=True, metavar="TARGET")
+    add_eval_design(targets)
+    add_eval_go(targets)
+    add_eval_go_elbo(targets)
+
+
+def _eval_arguments(parser: argparse.ArgumentParser, model: str) -> None:
+    """The flags every ``eval`` target takes: the corpus, the generator, the seed, the device and ``--json``."""
     parser.add_argument("--data", type=Path, default=Path("data/protein"), help="a corpus folder written by `dlm-protein corpus`")
-    parser.add_argument(
-        "--model", default=None,
-        help=f"generator: a registered name or a model folder (default: {DEFAULT_MODEL}; for `eval go` {DEFAULT_GO_MODEL})",
-    )  # fmt: skip
+    parser.add_argument("--model", default=model, help="generator: a registered name or a model folder")
+    parser.add_argument("--seed", type=int, default=0, help="seeds every sample, shuffle and design")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
+
+
+def _eval_design_arguments(parser: argparse.ArgumentParser, threads: int) -> None:
+    """The flags of the targets that make designs, score them and search them against the training split."""
     parser.add_argument(
         "--scorer", "--esm", default=DEFAULT_SCORER,
         help="ESM-2: a registered name, a save_esm2 folder, a fair-esm checkpoint or a cached esm.pretrained name",
+    )  # fmt: skip
+    parser.add_argument("--steps", type=int, help="denoising steps (None: one per generated residue)")
+    parser.add_argument("--sampler", default=DEFAULT_SAMPLER, help=f"sampling strategy: {', '.join(sorted(STRATEGIES))}")
+    parser.add_argument("--threads", type=int, default=threads, help="mmseqs threads")
+    parser.add_argument(
+        "--workdir", type=Path, help="folder that keeps the training-set search database between runs (None: a temporary one)"
     )
+
+
+def add_eval_design(targets: argparse._SubParsersAction) -> None:
+    from apps.protein.evaluate import EXTERNAL_TEST_FASTA, EvalConfig
+
+    defaults = EvalConfig()
+    parser = targets.add_parser(
+        "design",
+        help="check the scorer (natural vs shuffled) and measure designs against trivial baselines",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _eval_arguments(parser, DEFAULT_MODEL)
+    _eval_design_arguments(parser, defaults.threads)
     parser.add_argument("--num-natural", type=int, default=defaults.num_natural, help="sequences a scorer-check set")
     parser.add_argument(
         "--window", type=int, default=None, metavar="TOKENS",
@@ -485,50 +478,18 @@ def add_eval(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--max-length", type=int, default=defaults.max_length, help="longest natural sequence sampled (PPPL costs L^2)"
     )
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="seeds every sample, shuffle and design")
-    parser.add_argument("--steps", type=int, help="denoising steps (None: one per generated residue)")
-    parser.add_argument("--sampler", default=defaults.sampler, help=f"sampling strategy: {', '.join(sorted(STRATEGIES))}")
     parser.add_argument("--temperature", type=float, default=defaults.temperature, help="sampling temperature, 0 is greedy")
     parser.add_argument(
         "--compare-temperature", type=float, action="append", default=[], metavar="T",
         help="also make and measure a design set at this temperature (repeatable): rows designs_tT",
     )  # fmt: skip
-    parser.add_argument("--threads", type=int, default=defaults.threads, help="mmseqs threads")
     parser.add_argument("--external", type=Path, default=EXTERNAL_TEST_FASTA, help="external test FASTA (.gz)")
-    parser.add_argument(
-        "--workdir", type=Path, help="folder that keeps the training-set search database between runs (None: a temporary one)"
-    )
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
-    parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
-    go = parser.add_argument_group("eval go")
-    go.add_argument("--terms", default=",".join(go_defaults.terms), help="GO terms to condition on, comma-separated")
-    go.add_argument("--length", type=int, default=go_defaults.length, help="residues per design")
-    go.add_argument("--num", type=int, default=go_defaults.num, help="designs per term, and unconditioned designs")
-    go.add_argument("--guidance", type=float, default=go_defaults.guidance, help="classifier-free guidance weight")
-    go.add_argument(
-        "--compare-guidance", type=float, action="append", default=[], metavar="W",
-        help="also condition on every term with this weight, from the same seeds (repeatable; probe only)",
-    )  # fmt: skip
-    go.add_argument("--motif-num", type=int, default=go_defaults.motif_num, help="designs per motif + term pair (0: none)")
-    go.add_argument(
-        "--proteins", type=int, default=None,
-        help="eval go-elbo: a seeded sample of this many validation proteins (default: all)",
-    )  # fmt: skip
-    go.add_argument(
-        "--save-probes", type=Path, metavar="FILE",
-        help="save the fitted probes (go_probes.json beside a GO generator is what the dashboard reads)",
-    )  # fmt: skip
-    parser.set_defaults(run=run_eval)
+    parser.set_defaults(run=run_eval_design)
 
 
-def run_eval(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from apps.protein.evaluate import EvalConfig, evaluate, format_report
-
-    if args.target == "go":
-        return run_eval_go(args)
-    if args.target == "go-elbo":
-        return run_eval_go_elbo(args)
-    args.model = args.model or DEFAULT_MODEL
+def run_eval_design(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from apps.protein.evaluate import EvalConfig, evaluate
+    from apps.protein.report import format_report
 
     try:
         config = EvalConfig(
@@ -559,8 +520,36 @@ def run_eval(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
-def run_eval_go(args: argparse.Namespace) -> int:
-    from apps.protein.go_eval import GoEvalConfig, evaluate_go, format_go_report
+def add_eval_go(targets: argparse._SubParsersAction) -> None:
+    from apps.protein.go_eval import GoEvalConfig
+
+    defaults = GoEvalConfig()
+    parser = targets.add_parser(
+        "go",
+        help="GO-conditioned designs against unconditioned ones, under a probe and homology",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _eval_arguments(parser, DEFAULT_GO_MODEL)
+    _eval_design_arguments(parser, defaults.threads)
+    parser.add_argument("--terms", default=",".join(defaults.terms), help="GO terms to condition on, comma-separated")
+    parser.add_argument("--length", type=int, default=defaults.length, help="residues per design")
+    parser.add_argument("--num", type=int, default=defaults.num, help="designs per term, and unconditioned designs")
+    parser.add_argument("--guidance", type=float, default=defaults.guidance, help="classifier-free guidance weight")
+    parser.add_argument(
+        "--compare-guidance", type=float, action="append", default=[], metavar="W",
+        help="also condition on every term with this weight, from the same seeds (repeatable; probe only)",
+    )  # fmt: skip
+    parser.add_argument("--motif-num", type=int, default=defaults.motif_num, help="designs per motif + term pair (0: none)")
+    parser.add_argument(
+        "--save-probes", type=Path, metavar="FILE",
+        help="save the fitted probes (go_probes.json beside a GO generator is what the dashboard reads)",
+    )  # fmt: skip
+    parser.set_defaults(run=run_eval_go)
+
+
+def run_eval_go(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from apps.protein.go_eval import GoEvalConfig, evaluate_go
+    from apps.protein.report import format_go_report
 
     terms = tuple(go_terms([args.terms]))
     for name in ("length", "num"):
@@ -579,32 +568,38 @@ def run_eval_go(args: argparse.Namespace) -> int:
         )  # fmt: skip
     except ValueError as error:
         raise DesignError(f"--guidance / --compare-guidance: {error}") from None
-    report = evaluate_go(args.data, model=args.model or DEFAULT_GO_MODEL, scorer=args.scorer, config=config,
-                         workdir=args.workdir, device=args.device, save_probes=args.save_probes)  # fmt: skip
+    report = evaluate_go(args.data, model=args.model, scorer=args.scorer, config=config, workdir=args.workdir,
+                         device=args.device, save_probes=args.save_probes)  # fmt: skip
     report["provenance"] = provenance({"generator": report["settings"]["model"], "scorer": args.scorer}, args.device, args.command_line)
     print(json.dumps(report, indent=2) if args.json else format_go_report(report))
     return 0
 
 
-def run_eval_go_elbo(args: argparse.Namespace) -> int:
+def add_eval_go_elbo(targets: argparse._SubParsersAction) -> None:
+    parser = targets.add_parser(
+        "go-elbo",
+        help="held-out ELBO of a GO generator without and with each protein's terms",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _eval_arguments(parser, DEFAULT_GO_MODEL)
+    parser.add_argument(
+        "--proteins", type=int, default=None, help="a seeded sample of this many validation proteins (None: all)"
+    )
+    parser.set_defaults(run=run_eval_go_elbo)
+
+
+def run_eval_go_elbo(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from apps.protein.go_eval import term_elbo
+    from apps.protein.report import format_go_elbo
 
     if args.proteins is not None and args.proteins < 1:
         raise DesignError(f"--proteins must be at least 1, got {args.proteins}")
     try:
-        report = term_elbo(args.data, model=args.model or DEFAULT_GO_MODEL, proteins=args.proteins, seed=args.seed,
-                           device=args.device)  # fmt: skip
+        report = term_elbo(args.data, model=args.model, proteins=args.proteins, seed=args.seed, device=args.device)
     except ValueError as error:
         raise DesignError(str(error)) from None
     report["provenance"] = provenance({"generator": report["model"]}, args.device, args.command_line)
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print(
-            f"{report['model']}: {report['proteins']} {report['split']} proteins, {report['tokens']} tokens; negative ELBO "
-            f"{report['no_terms_bits']:.4f} bits/token without terms, {report['with_terms_bits']:.4f} with a subset of "
-            f"their own terms: the terms are worth {report['gain_bits']:.4f} bits/token ({report['seconds']:.0f} s)"
-        )
+    print(json.dumps(report, indent=2) if args.json else format_go_elbo(report))
     return 0
 
 

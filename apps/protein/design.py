@@ -1,16 +1,21 @@
 """Motif-constrained protein design: place the motifs, let the diffusion generator fill the rest, score
 every design with ESM-2 and the ProtParam properties, and rank them.
 
+``design(length, motifs, DesignConfig(...), generator=..., scorer=...)``: the request (length and motifs), its
+settings (``DesignConfig``, every one with a default that works), and the models: a ``Generator`` (the
+denoiser with its GO vocabulary, ``load_generator``) and an ESM-2 ``Scorer`` (``load_scorer``), or their names.
+``plan`` lays a request out for the sampler; ``design`` samples, scores and ranks.
+
 Placement: every design (row of the batch) gets its own placement of the floating motifs, drawn in row
-order from a CPU ``torch.Generator`` seeded with ``seed``, so one call explores where the floating motifs
-sit; fixed motifs are at the same place in every row. Sampling uses a second generator, on ``device``,
-seeded with ``seed`` too: a seed reproduces the designs on a given device.
+order from a CPU ``torch.Generator`` seeded with ``config.seed``, so one call explores where the floating
+motifs sit; fixed motifs are at the same place in every row. Sampling uses a second generator, on ``device``,
+seeded with ``config.seed`` too: a seed reproduces the designs on a given device.
 
 Layout: the generator reads ``<cls>`` residues ``<eos>``, as ``alphabet.build_tokenizer`` encodes its
 training sequences, so a design of L residues takes L + 2 of the model's positions. A GO-conditioned
 generator (one with ``go_terms.json``, ``go_train.py``) reads its control slots first: the requested GO
 terms as fixed control tokens, then empty slots that it does not attend to (all empty: unconditional).
-``guidance`` is the classifier-free guidance weight w of the core sampler (logits uncond + w * (cond -
+``config.guidance`` is the classifier-free guidance weight w of the core sampler (logits uncond + w * (cond -
 uncond)): 1 (the default with terms) samples the conditional model as it is, 0 ignores the terms.
 
 Ranking (``rank_key``): designs that keep every specified motif residue (``motif_recovery`` 1.0, which
@@ -54,6 +59,8 @@ DEFAULT_MODEL = "protein-default"
 DEFAULT_GO_MODEL = "protein-go"
 """The generator ``design`` uses when GO terms are asked for and ``model`` is left at its default."""
 DEFAULT_SCORER = "protein-scorer-default"
+DEMO = Path(__file__).parent / "examples" / "demo.json"
+"""The bundled example request (a zinc-binding motif and a floating linker): ``dlm-protein demo`` and the dashboard."""
 # Random-order (ancestral) unmasking: with LLaDA's probability-confidence rule alone, the shipped generator commits
 # its safest residue first and designs collapse to runs of one residue (`dlm-bench sample --task protein
 # --order-noise 0`: 91% of a design one residue); the confidence-ordered samplers get ORDER_NOISE below instead.
@@ -76,6 +83,29 @@ def check_guidance(weight: float) -> None:
     """A DesignError unless ``weight`` is a classifier-free guidance weight: finite and >= 0."""
     if not (weight >= 0 and math.isfinite(weight)):
         raise DesignError(f"guidance must be a finite weight >= 0 (0: ignore the GO terms, 1: plain conditioning), got {weight}")
+
+
+def _order_options(sampler: str, order_noise: float | None) -> dict[str, float]:
+    """The order-noise option of ``sampler``: ``ORDER_NOISE`` by default where it has one."""
+    if "order_noise" in strategy_options(sampler):
+        return {"order_noise": ORDER_NOISE if order_noise is None else order_noise}
+    if order_noise is not None and sampler in STRATEGIES:  # an unknown sampler: make_strategy names the known ones
+        ranked = sorted(n for n in STRATEGIES if "order_noise" in strategy_options(n))
+        raise DesignError(
+            f"order_noise ranks the positions of a confidence-ordered sampler ({', '.join(ranked)}); "
+            f"the sampler {sampler!r} has none"
+        )
+    return {}
+
+
+def _people(function, *args, prefix: str = "", **kwargs):
+    """Call a validating function of the app or core; its ValueError becomes a DesignError."""
+    try:
+        return function(*args, **kwargs)
+    except DesignError:
+        raise
+    except ValueError as err:
+        raise DesignError(f"{prefix}{err}") from None
 
 
 @dataclass(frozen=True)
@@ -123,65 +153,153 @@ def rank_key(design: Design) -> tuple:
     return (scores["motif_recovery"] < 1.0, -scores["motif_recovery"], quality, design.sample)
 
 
+@dataclass(frozen=True)
+class DesignConfig:
+    """Every setting of a design run; the defaults are ``design``'s. ``steps``: None is one step per generated
+    residue; fewer commit several residues a step (``fixed``: spread evenly over the steps). ``order_noise``: for
+    the confidence-ordered samplers, the Gumbel noise on their ranking (None: ``ORDER_NOISE``; 0 ranks by
+    confidence alone); refused with a sampler that has no ranking. ``cache``: reuse the context's keys and values
+    between full forwards (every ``SamplerConfig.refresh_every`` steps), Fast-dLLM's DualCache: faster, and close
+    to the uncached designs. ``forbid`` removes residues at non-motif positions; ``allowed_at`` maps 1-based
+    positions to their allowed residues. ``esm_remask``: a log-probability threshold for ``EsmRemasker`` (needs
+    the scorer). ``go``: GO term ids to design for (needs a GO-conditioned generator; ``pick_generator``);
+    ``guidance``: the classifier-free guidance weight (>= 0; None: 1 with terms). ``seed`` seeds the placements
+    and the sampler."""
+
+    num: int = 16
+    sampler: str = DEFAULT_SAMPLER
+    steps: int | None = None
+    temperature: float = 1.0
+    order_noise: float | None = None
+    cache: bool = False
+    forbid: str = ""
+    allowed_at: Mapping[int, str] | None = None
+    esm_remask: float | None = None
+    go: tuple[str, ...] = ()
+    guidance: float | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "go", (self.go,) if isinstance(self.go, str) else tuple(self.go))
+        if self.num < 1:
+            raise DesignError(f"num must be at least 1, got {self.num}")
+        if self.guidance is not None:
+            check_guidance(self.guidance)
+            if not self.go:
+                raise DesignError("guidance weighs GO terms: pass go=[...] (CLI: --go GO:...) with it")
+        self.sampler_config(1)  # the sampler, its order noise, the steps and the temperature: refused here, not mid-run
+
+    @property
+    def weight(self) -> float | None:
+        """The guidance weight the sampler uses: None without terms, 1 with terms unless told otherwise."""
+        return None if not self.go else 1.0 if self.guidance is None else float(self.guidance)
+
+    def sampler_config(self, free: int) -> SamplerConfig:
+        """The core sampler's settings for a canvas whose rows have at most ``free`` positions to fill."""
+        strategy = _people(make_strategy, self.sampler, **_order_options(self.sampler, self.order_noise))
+        config = SamplerConfig(
+            steps=max(free, 1) if self.steps is None else self.steps, strategy=strategy, temperature=self.temperature,
+            guidance=self.weight, cache=self.cache,
+        )  # fmt: skip
+        _people(config.validate)
+        return config
+
+
+@dataclass(frozen=True)
+class Generator:
+    """A protein generator and, for a GO-conditioned one, the term vocabulary it was trained with (``go_terms.json``
+    beside its weights); ``source`` names it in messages. Checked to read the ESM alphabet ids."""
+
+    model: SupportsDenoise
+    vocabulary: TermVocabulary | None = None
+    source: str = "the model"
+
+    def __post_init__(self):
+        _check_alphabet(self.model.spec, None, self.source)
+
+    @property
+    def spec(self):
+        return self.model.spec
+
+    def to(self, device: torch.device | str) -> Generator:
+        """This generator on ``device`` (the module moved in place, as ``nn.Module.to`` does)."""
+        return replace(self, model=self.model.to(_device(device)))
+
+
+def pick_generator(source: str | Path | Generator, go: Sequence[str]) -> str | Path | Generator:
+    """The generator to load for a request: the shipped GO-conditioned one in place of the default when GO terms
+    are asked for, else ``source``."""
+    return DEFAULT_GO_MODEL if go and isinstance(source, (str, Path)) and str(source) == DEFAULT_MODEL else source
+
+
 def design(
     length: int,
     motifs: str | Iterable[str] = (),
-    num: int = 16,
+    config: DesignConfig = DesignConfig(),
     *,
-    model: str | Path | SupportsDenoise = DEFAULT_MODEL,
+    generator: str | Path | Generator = DEFAULT_MODEL,
     scorer: str | Path | Scorer | None = DEFAULT_SCORER,
-    steps: int | None = None,
-    sampler: str = DEFAULT_SAMPLER,
-    temperature: float = 1.0,
-    forbid: str = "",
-    allowed_at: Mapping[int, str] | None = None,
-    esm_remask: float | None = None,
     reference: Sequence[str] | None = None,
-    go: Sequence[str] = (),
-    guidance: float | None = None,
-    order_noise: float | None = None,
-    cache: bool = False,
-    seed: int = 0,
     device: torch.device | str = "cpu",
     trace: Callable[[StepRecord], None] | None = None,
 ) -> list[Design]:
-    """``num`` designs of ``length`` residues keeping ``motifs``, best first (see the module docstring).
+    """``config.num`` designs of ``length`` residues keeping ``motifs``, best first (see the module docstring).
 
-    ``model``: a registered name, a folder of a generator trained with the protein tokenizer, or a loaded
-    one. ``scorer``: an ESM-2 (``scoring.load_esm`` sources, or a ``Scorer``), None to skip ESM scoring.
-    ``steps`` defaults to one step per generated residue; fewer steps commit several residues a step
-    (``fixed``: spread evenly over the steps). ``forbid`` removes residues at non-motif positions;
-    ``allowed_at`` maps 1-based positions to their allowed residues. ``esm_remask``: a
-    log-probability threshold for ``EsmRemasker`` (needs the scorer). ``reference``: natural sequences
-    for ``embedding_similarity``. ``go``: GO term ids to design for (needs a GO-conditioned generator;
-    with the default ``model``, ``"protein-go"`` is used); ``guidance``: the classifier-free guidance
-    weight (>= 0; default 1 with terms). ``order_noise``: for the confidence-ordered samplers, the Gumbel
-    noise on their ranking (default ``ORDER_NOISE``; 0 ranks by confidence alone); refused with a sampler that
-    has no ranking. ``cache``: reuse the context's keys and values between full forwards (every
-    ``SamplerConfig.refresh_every`` steps), Fast-dLLM's DualCache: faster, and close to the uncached designs.
-    ``trace`` receives every denoising step.
+    ``generator``: a registered name, a folder of a generator trained with the protein tokenizer (with GO terms,
+    the default name becomes ``"protein-go"``: ``pick_generator``), or a loaded ``Generator``. ``scorer``: an
+    ESM-2 (``scoring.load_esm`` sources, or a ``Scorer``), None to skip ESM scoring. ``reference``: natural
+    sequences for ``embedding_similarity``. ``trace`` receives every denoising step.
     """
-    if num < 1:
-        raise DesignError(f"num must be at least 1, got {num}")
+    if config.esm_remask is not None and scorer is None:
+        raise DesignError("esm_remask needs an ESM-2 scorer: pass scorer=PATH, or esm_remask=None")
+    device = _device(device)
+    generator = load_generator(pick_generator(generator, config.go), device)
+    planned = plan(length, motifs, config, generator)
+    esm_scorer = load_scorer(scorer, device, reference)
+    remasker = None
+    if config.esm_remask is not None:
+        every = max(planned.sampler.steps // REMASK_CALLS, 1)
+        remasker = _people(EsmRemasker, esm_scorer.model, config.esm_remask, every=every, max_fraction=REMASK_FRACTION)
+        if planned.slots:
+            remasker = AfterPrefix(remasker, planned.slots)
+
+    sampling = torch.Generator(device).manual_seed(config.seed)
+    out = generate(generator.model, planned.canvas, planned.sampler, remasker=remasker, trace=trace, generator=sampling)
+    designs = _assemble(planned.residues(out), planned.placements, esm_scorer)
+    if config.go:
+        designs = [replace(d, go=config.go, guidance=config.weight) for d in designs]
+    ranked = sorted(designs, key=rank_key)
+    return [replace(d, rank=rank) for rank, d in enumerate(ranked, start=1)]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A design request laid out for the sampler: where each row's motifs sit, the canvas (``<cls>`` residues
+    ``<eos>`` after the ``slots`` GO control positions of a GO-conditioned generator) and the sampler's settings."""
+
+    placements: tuple[Placement, ...]  # one a row of the canvas
+    canvas: Canvas  # (B, slots + L + 2)
+    slots: int
+    sampler: SamplerConfig
+
+    def residues(self, out: Canvas) -> Canvas:
+        """The filled canvas without the control slots: ``<cls>`` residues ``<eos>``, as ``motifs.from_canvas`` reads it."""
+        return without_prefix(out, self.slots)
+
+
+def plan(length: int, motifs: str | Iterable[str], config: DesignConfig, generator: Generator) -> Plan:
+    """The canvas and sampler settings of ``config.num`` designs of ``length`` residues keeping ``motifs`` (each row
+    its own placement of the floating motifs, drawn from ``config.seed``), on the generator's device; a DesignError
+    names a request the generator cannot meet."""
     if length < 1:
         raise DesignError(f"length must be at least 1 residue, got {length}")
     parsed = _people(parse_motifs, motifs)
-    if esm_remask is not None and scorer is None:
-        raise DesignError("esm_remask needs an ESM-2 scorer: pass scorer=PATH, or esm_remask=None")
-    go = [go] if isinstance(go, str) else list(go)
-    if guidance is not None:
-        check_guidance(guidance)
-    if guidance is not None and not go:
-        raise DesignError("guidance weighs GO terms: pass go=[...] (CLI: --go GO:...) with it")
-    if go and isinstance(model, (str, Path)) and str(model) == DEFAULT_MODEL:
-        model = DEFAULT_GO_MODEL
-    device = _device(device)
-    generator_model = load_generator(model, device)
-    spec = generator_model.spec
-    vocabulary = getattr(generator_model, "go_vocabulary", None)
-    if go and vocabulary is None:
-        raise DesignError(f"the generator {str(model)!r} was not trained with GO terms (no {VOCABULARY_FILE}): pass model=PATH of one")
-    prefix = None if vocabulary is None else _people(vocabulary.prefix, go, PAD_ID)
+    spec, vocabulary = generator.spec, generator.vocabulary
+    if config.go and vocabulary is None:
+        raise DesignError(
+            f"the generator {generator.source!r} was not trained with GO terms (no {VOCABULARY_FILE}): pass generator=PATH of one"
+        )
+    prefix = None if vocabulary is None else _people(vocabulary.prefix, list(config.go), PAD_ID)
     slots = 0 if prefix is None else len(prefix[0])
     longest = spec.max_len - 2 - slots  # <cls> and <eos> take two positions, the GO control slots the first ones
     if length > longest:
@@ -189,35 +307,14 @@ def design(
             f"length must be between 1 and {longest} residues (the model reads {spec.max_len} positions, "
             f"two of them <cls> and <eos>" + (f", {slots} GO control slots" if slots else "") + f"), got {length}"
         )
-    rng = torch.Generator().manual_seed(seed)
-    placements = [
-        _people(place, parsed, length, rng, forbid=forbid, allowed_at=allowed_at, max_length=longest) for _ in range(num)
-    ]
-    canvas = _canvas(placements, spec, device, prefix)
-    free = int(canvas.masked(spec.mask_id).sum(-1).max())
-    options = _order_options(sampler, order_noise)
-    strategy = _people(make_strategy, sampler, **options)
-    weight = None if not go else 1.0 if guidance is None else float(guidance)
-    config = SamplerConfig(
-        steps=max(free, 1) if steps is None else steps, strategy=strategy, temperature=temperature, guidance=weight,
-        cache=cache,
+    rng = torch.Generator().manual_seed(config.seed)
+    placements = tuple(
+        _people(place, parsed, length, rng, forbid=config.forbid, allowed_at=config.allowed_at, max_length=longest)
+        for _ in range(config.num)
     )
-    _people(config.validate)
-    esm_scorer = load_scorer(scorer, device, reference)
-    remasker = None
-    if esm_remask is not None:
-        every = max(config.steps // REMASK_CALLS, 1)
-        remasker = _people(EsmRemasker, esm_scorer.model, esm_remask, every=every, max_fraction=REMASK_FRACTION)
-        if slots:
-            remasker = AfterPrefix(remasker, slots)
-
-    sampling = torch.Generator(device).manual_seed(seed)
-    out = generate(generator_model, canvas, config, remasker=remasker, trace=trace, generator=sampling)
-    designs = _assemble(without_prefix(out, slots), placements, esm_scorer)
-    if go:
-        designs = [replace(d, go=tuple(go), guidance=weight) for d in designs]
-    ranked = sorted(designs, key=rank_key)
-    return [replace(d, rank=rank) for rank, d in enumerate(ranked, start=1)]
+    canvas = _canvas(placements, spec, next(generator.model.parameters()).device, prefix)
+    sampler = config.sampler_config(int(canvas.masked(spec.mask_id).sum(-1).max()))
+    return Plan(placements, canvas, slots, sampler)
 
 
 class AfterPrefix:
@@ -275,31 +372,38 @@ def _assemble(out: Canvas, placements: Sequence[Placement], esm_scorer: Scorer |
     return designs
 
 
-def load_generator(model: str | Path | SupportsDenoise, device: torch.device | str = "cpu") -> SupportsDenoise:
-    """The generator by registered name or folder (or one already loaded, moved to ``device`` in place), checked
-    to use the ESM alphabet ids; a DesignError that says what to pass if the default is not shipped."""
+def model_folder(source: str | Path) -> Path | None:
+    """The folder of a registered name or of a path; None if there is none."""
+    if str(source) in registered_names():
+        return Path(resolve(source))
+    return Path(source) if Path(source).is_dir() else None
+
+
+def load_generator(source: str | Path | Generator, device: torch.device | str = "cpu") -> Generator:
+    """The generator by registered name or folder, with its GO term vocabulary if it has one, checked to use
+    the ESM alphabet ids (a loaded one: moved to ``device``); a DesignError that says what to pass if the default
+    is not shipped."""
     device = _device(device)
-    if not isinstance(model, (str, Path)):
-        _check_alphabet(model.spec, None, "the model")
-        return model.to(device)
-    if str(model) == DEFAULT_GO_MODEL and DEFAULT_GO_MODEL not in registered_names():
+    if isinstance(source, Generator):
+        return source.to(device)
+    if str(source) == DEFAULT_GO_MODEL and DEFAULT_GO_MODEL not in registered_names():
         raise DesignError(
-            f"no GO-conditioned generator ({DEFAULT_GO_MODEL!r}) is shipped: pass model=PATH (CLI: --model PATH), a folder "
-            "written by `dlm-protein train-go`"
+            f"no GO-conditioned generator ({DEFAULT_GO_MODEL!r}) is shipped: pass generator=PATH (CLI: --model PATH), a "
+            "folder written by `dlm-protein train-go`"
         )
-    if str(model) == DEFAULT_MODEL and DEFAULT_MODEL not in registered_names():
+    if str(source) == DEFAULT_MODEL and DEFAULT_MODEL not in registered_names():
         raise DesignError(
-            f"no default protein model ({DEFAULT_MODEL!r}) is shipped yet: pass model=PATH (CLI: --model PATH), "
+            f"no default protein model ({DEFAULT_MODEL!r}) is shipped yet: pass generator=PATH (CLI: --model PATH), "
             "a folder with a Denoiser trained on the protein corpus with apps.protein.alphabet.build_tokenizer"
         )
     try:
-        loaded = load(model, device=device)
+        loaded = load(source, device=device)
     except (FileNotFoundError, CheckpointError) as err:
-        raise DesignError(f"cannot load the generator {str(model)!r}: {err}") from None
+        raise DesignError(f"cannot load the generator {str(source)!r}: {err}") from None
     _check_alphabet(loaded.model.spec, loaded.tokenizer, str(loaded.path))
-    if (Path(loaded.path) / VOCABULARY_FILE).is_file():
-        loaded.model.go_vocabulary = TermVocabulary.load(loaded.path)
-    return loaded.model
+    folder = Path(loaded.path)
+    vocabulary = TermVocabulary.load(folder) if (folder / VOCABULARY_FILE).is_file() else None
+    return Generator(loaded.model, vocabulary, str(source))
 
 
 def load_scorer(
@@ -401,26 +505,3 @@ def _placed(placement: Placement) -> tuple[PlacedMotif, ...]:
         PlacedMotif(str(m), m.residues, start, start + len(m.residues) - 1)
         for m, start in zip(placement.motifs, placement.starts)
     )
-
-
-def _order_options(sampler: str, order_noise: float | None) -> dict[str, float]:
-    """The order-noise option of ``sampler``: ``ORDER_NOISE`` by default where it has one."""
-    if "order_noise" in strategy_options(sampler):
-        return {"order_noise": ORDER_NOISE if order_noise is None else order_noise}
-    if order_noise is not None and sampler in STRATEGIES:  # an unknown sampler: make_strategy names the known ones
-        ranked = sorted(n for n in STRATEGIES if "order_noise" in strategy_options(n))
-        raise DesignError(
-            f"order_noise ranks the positions of a confidence-ordered sampler ({', '.join(ranked)}); "
-            f"the sampler {sampler!r} has none"
-        )
-    return {}
-
-
-def _people(function, *args, prefix: str = "", **kwargs):
-    """Call a validating function of the app or core; its ValueError becomes a DesignError."""
-    try:
-        return function(*args, **kwargs)
-    except DesignError:
-        raise
-    except ValueError as err:
-        raise DesignError(f"{prefix}{err}") from None

@@ -8,8 +8,12 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from apps.protein.alphabet import STANDARD_RESIDUES, check_residues
+
+if TYPE_CHECKING:
+    from apps.protein.design import Design
 
 LINE_WIDTH = 60
 
@@ -92,3 +96,13 @@ def write_fasta(path: str | Path, records: Iterable[Record], width: int = LINE_W
         temporary.unlink(missing_ok=True)
         raise
     return path
+
+
+def design_record(d: Design, seed: int) -> Record:
+    """A design as a FASTA record whose header carries the rank, the scores, where each motif was placed, and the
+    seed and sample row that reproduce it."""
+    scores = " ".join(f"{name}={value:.4g}" for name, value in d.scores.items())
+    motifs = ",".join(f"{m.spec}@{m.start}" for m in d.motifs)
+    name = f"design_{d.rank}"
+    header = f"{name} rank={d.rank} {scores}" + (f" motifs={motifs}" if motifs else "") + f" seed={seed} sample={d.sample}"
+    return Record(name, header, d.sequence)

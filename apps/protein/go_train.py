@@ -26,11 +26,11 @@ initial generator either way.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
 import torch
-import yaml
 from torch import Tensor
 
 from apps.protein.alphabet import PAD_ID, build_tokenizer
@@ -42,14 +42,31 @@ from apps.protein.go import (
     control_prefix,
     default_graph,
 )
-from shared_dlm import Denoiser, TrainConfig, Trainer, diffusion_loss, load_split
+from shared_dlm import (
+    Denoiser,
+    TrainConfig,
+    Trainer,
+    diffusion_loss,
+    load_split,
+    read_recipe,
+)
 
 RECIPE = Path(__file__).with_name("go_recipe.yaml")
-GO_KEYS = {
-    "init": str, "min_count": int, "slots": int, "p_uncond": float, "subset": str, "term_weight_power": float,
-    "control_lr_scale": float, "control_init": str,
-}  # fmt: skip
 CONTROL_INITS = ("mean", "spread")
+
+
+@dataclass(frozen=True)
+class GoRecipe:
+    """The ``go:`` section of a GO recipe: what the generator starts from and how terms are shown to it."""
+
+    init: str | None = None  # the generator to warm-start from (``--init`` replaces it)
+    min_count: int = 500  # training proteins a term needs to enter the vocabulary
+    slots: int = CONTROL_SLOTS
+    p_uncond: float = 0.15  # term dropout
+    subset: str = "weighted"  # see ``term_subset``
+    term_weight_power: float = 0.5
+    control_lr_scale: float = 1.0
+    control_init: str = "spread"  # see ``warm_start``
 
 
 def term_token(term_id: str) -> str:
@@ -214,21 +231,6 @@ class GoTrainer(Trainer):
         self.vocabulary.save(folder)
 
 
-def read_recipe(path: Path = RECIPE, **overrides) -> tuple[TrainConfig, dict]:
-    """TrainConfig settings and the ``go:`` section (init, min_count, slots, p_uncond, subset, term_weight_power,
-    control_lr_scale, control_init)."""
-    values = yaml.safe_load(Path(path).read_text()) or {}
-    go = dict(values.pop("go", None) or {})
-    unknown = set(go) - set(GO_KEYS)
-    if unknown:
-        raise ValueError(f"{path}: unknown go settings {sorted(unknown)}; known: {sorted(GO_KEYS)}")
-    go = {k: GO_KEYS[k](v) for k, v in go.items()}
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    config = TrainConfig(**values)
-    config.validate()
-    return config, go
-
-
 def warm_start(init: str | Path, size: int, max_len: int, seed: int = 0, control_init: str = "spread") -> Denoiser:
     """The generator at ``init`` with its vocabulary grown to ``size`` and its window to at least ``max_len``
     (rotary positions have no table to grow). ``control_init`` "spread": the new rows are drawn (from ``seed``)
@@ -253,8 +255,10 @@ def build_trainer(
 ) -> GoTrainer:
     """The GO trainer on the ``train`` and ``validation`` splits of a corpus from ``dlm-protein corpus``. The
     vocabulary is built from the training split and kept in the run folder, so a resumed run reuses it."""
-    config, go = read_recipe(recipe, output_dir=str(out), dataset=str(data), max_steps=max_steps, max_minutes=max_minutes)
-    slots = go.get("slots", CONTROL_SLOTS)
+    config, go = read_recipe(
+        recipe, GoRecipe, section="go", output_dir=str(out), dataset=str(data), max_steps=max_steps, max_minutes=max_minutes
+    )
+    slots = go.slots
     config.seq_len = max(config.seq_len, slots + 3)
     graph = default_graph()
     train_split = load_split(config.dataset, config.train_split)
@@ -263,17 +267,16 @@ def build_trainer(
         vocabulary = TermVocabulary.load(out)
     except FileNotFoundError:
         first = len(build_tokenizer())
-        vocabulary = build_vocabulary(train_split["go"], graph, first, go.get("min_count", 500), source=str(data))
+        vocabulary = build_vocabulary(train_split["go"], graph, first, go.min_count, source=str(data))
         vocabulary.slots = slots
         vocabulary.save(out)
     tokenizer = go_tokenizer(vocabulary)
-    init = init or go.get("init")
+    init = init or go.init
     if not init:
         raise ValueError(f"{recipe}: no generator to start from: set go.init or pass --init")
-    model = warm_start(init, len(tokenizer), config.seq_len, config.seed, go.get("control_init", "spread"))
+    model = warm_start(init, len(tokenizer), config.seq_len, config.seed, go.control_init)
     train = encode(train_split, vocabulary, graph)
     valid = encode(load_split(config.dataset, config.validation_split), vocabulary, graph)
     torch.manual_seed(config.seed)
     return GoTrainer(config, model, train, valid, tokenizer, vocabulary,
-                     go.get("p_uncond", 0.15), go.get("term_weight_power", 0.5), go.get("control_lr_scale", 1.0),
-                     go.get("subset", "weighted"))
+                     go.p_uncond, go.term_weight_power, go.control_lr_scale, go.subset)

@@ -16,24 +16,38 @@ exact resume and held-out evaluation); only the loss and the saved format differ
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
 import esm
 import torch
 import torch.nn.functional as F
-import yaml
 from esm.model.esm2 import ESM2
 from torch import Tensor, nn
 
-from apps.protein.alphabet import ALPHABET, MASK_ID, PAD_ID, STANDARD_IDS, build_tokenizer
+from apps.protein.alphabet import (
+    ALPHABET,
+    MASK_ID,
+    PAD_ID,
+    STANDARD_IDS,
+    build_tokenizer,
+)
 from apps.protein.scoring import ALPHABET_NAME, load_esm2, save_esm2
-from shared_dlm import Elbo, TrainConfig, Trainer, load_split, tokenize
+from shared_dlm import Elbo, Trainer, load_split, read_recipe, tokenize
 
 RECIPE = Path(__file__).with_name("scorer_recipe.yaml")
 SELECT, AS_MASK, AS_RANDOM = 0.15, 0.8, 0.1  # ESM's masking: select 15%; of those 80% <mask>, 10% random
-_ESM_KEYS = ("num_layers", "embed_dim", "attention_heads")
 SPECIAL_IDS = tuple(i for i, token in enumerate(ALPHABET.all_toks) if len(token) > 1)  # <cls> <pad> <eos> <mask>...
+
+
+@dataclass(frozen=True)
+class EsmShape:
+    """The ``model:`` section of a scorer recipe: fair-esm's ``ESM2`` arguments."""
+
+    num_layers: int
+    embed_dim: int
+    attention_heads: int
 
 
 class EsmForTraining(nn.Module):
@@ -96,19 +110,6 @@ class ScorerTrainer(Trainer):
         self.accelerator.unwrap_model(self.model).esm.load_state_dict(loaded.state_dict())
 
 
-def read_recipe(path: Path = RECIPE, **overrides) -> tuple[TrainConfig, dict[str, int]]:
-    """TrainConfig settings and the ESM-2 shape (``model:``: num_layers, embed_dim, attention_heads)."""
-    values = yaml.safe_load(Path(path).read_text()) or {}
-    model = dict(values.pop("model", None) or {})
-    missing = [k for k in _ESM_KEYS if not isinstance(model.get(k), int)]
-    if missing or set(model) - set(_ESM_KEYS):
-        raise ValueError(f"{path}: model needs exactly {_ESM_KEYS} as integers, got {model}")
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    config = TrainConfig(**values)
-    config.validate()
-    return config, model
-
-
 def build_trainer(
     data: Path,
     out: Path,
@@ -121,6 +122,8 @@ def build_trainer(
     ``init_from`` (a scorer folder, e.g. the shipped one) starts a new run from its weights and step."""
     config, shape = read_recipe(
         recipe,
+        EsmShape,
+        section="model",
         output_dir=str(out),
         dataset=str(data),
         max_steps=max_steps,
@@ -131,4 +134,4 @@ def build_trainer(
     train = tokenize(load_split(config.dataset, config.train_split), tokenizer, config.text_field, config.seq_len)
     valid = tokenize(load_split(config.dataset, config.validation_split), tokenizer, config.text_field, config.seq_len)
     torch.manual_seed(config.seed)
-    return ScorerTrainer(config, EsmForTraining(**shape), train, valid, tokenizer=None)
+    return ScorerTrainer(config, EsmForTraining(shape.num_layers, shape.embed_dim, shape.attention_heads), train, valid, tokenizer=None)

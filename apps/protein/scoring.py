@@ -190,7 +190,7 @@ def encode(model: ESM2, sequence: str) -> Tensor:
     return torch.tensor([alphabet.cls_idx, *(alphabet.get_idx(r) for r in sequence), alphabet.eos_idx])
 
 
-def _batches(lengths: Sequence[int], max_tokens: int) -> Iterator[list[int]]:
+def batch_indices(lengths: Sequence[int], max_tokens: int) -> Iterator[list[int]]:
     """Indices grouped so that rows x longest row <= max_tokens (a longer row goes alone),
     shortest first so that little is padding."""
     batch: list[int] = []
@@ -203,7 +203,8 @@ def _batches(lengths: Sequence[int], max_tokens: int) -> Iterator[list[int]]:
         yield batch
 
 
-def _pad(model: ESM2, rows: Sequence[Tensor], device: torch.device) -> Tensor:
+def pad_batch(model: ESM2, rows: Sequence[Tensor], device: torch.device) -> Tensor:
+    """(B, T) ids on ``device``: the ``encode``d rows, padded with the model's padding id to the longest."""
     ids = torch.full((len(rows), max(len(r) for r in rows)), model.padding_idx, dtype=torch.long)  # (B, T)
     for b, row in enumerate(rows):
         ids[b, : len(row)] = row
@@ -262,14 +263,14 @@ def residue_log_probs(
         for start in [window_start(i, len(ids), window)]
     ]
     out = [torch.empty(len(ids) - 2) for ids in encoded]
-    for batch in _batches([end - start for _, _, start, end in jobs], max_tokens):
+    for batch in batch_indices([end - start for _, _, start, end in jobs], max_tokens):
         rows = []
         for j in batch:
             s, i, start, end = jobs[j]
             row = encoded[s][start:end].clone()
             row[i - start] = model.mask_idx
             rows.append(row)
-        logits = model(_pad(model, rows, device))["logits"].float()  # (B, T, V)
+        logits = model(pad_batch(model, rows, device))["logits"].float()  # (B, T, V)
         at = torch.tensor([jobs[j][1] - jobs[j][2] for j in batch], device=device)
         true = torch.stack([encoded[jobs[j][0]][jobs[j][1]] for j in batch]).to(device)
         rows_logp = logits[torch.arange(len(batch), device=device), at].log_softmax(-1)  # (B, V)
@@ -291,8 +292,8 @@ def embed(model: ESM2, sequences: Sequence[str], max_tokens: int = 8192) -> Tens
     device = next(model.parameters()).device
     encoded = [encode(model, s) for s in sequences]
     out = torch.empty(len(sequences), model.embed_dim)
-    for batch in _batches([len(ids) for ids in encoded], max_tokens):
-        ids = _pad(model, [encoded[s] for s in batch], device)  # (B, T)
+    for batch in batch_indices([len(ids) for ids in encoded], max_tokens):
+        ids = pad_batch(model, [encoded[s] for s in batch], device)  # (B, T)
         hidden = model(ids, repr_layers=[model.num_layers])["representations"][model.num_layers].float()  # (B, T, E)
         residues = (ids != model.padding_idx) & (ids != model.cls_idx) & (ids != model.eos_idx)  # (B, T)
         pooled = (hidden * residues[..., None]).sum(1) / residues.sum(1, keepdim=True)

@@ -1,7 +1,7 @@
 """Large design runs: ``dlm-protein design --num 100000 --out DIR`` writes the designs in shards.
 
 Shard ``i`` holds designs ``i * shard_size`` up to ``(i + 1) * shard_size`` (the last one fewer): one
-``design`` call with ``num`` = its size and the seed ``shard_seed(seed, i)``, so a shard is the same
+``design`` call with the run's ``DesignConfig``, ``num`` its size and ``seed`` ``shard_seed(seed, i)``, so a shard is the same
 whichever process makes it and whenever. Each shard is two files, ``shard-00000.jsonl`` (one JSON object a
 design: its global index, sequence, scores, properties, motifs) and ``shard-00000.fasta``, written under
 temporary names and renamed, the FASTA last: a shard whose FASTA exists is complete, and nothing else counts.
@@ -19,11 +19,11 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from apps.protein.design import Design, DesignError
+from apps.protein.design import Design, DesignConfig, DesignError
 from apps.protein.fasta import Record, format_fasta
 
 RUN_FILE = "run.json"
@@ -49,6 +49,23 @@ class Process:
         if world < 1 or not 0 <= rank < world:
             raise DesignError(f"bad process environment: RANK {rank} of WORLD_SIZE {world}")
         return cls(rank, world, local)
+
+
+def run_request(
+    length: int, motifs: Sequence[str], config: DesignConfig, model: str | Path, scorer: str | Path | None,
+    reference: Path | None,
+) -> dict:
+    """What ``run.json`` records of a run besides its size and seed (``run_shards`` adds those): a resumed run must
+    ask for the same. Settings added since the first runs appear only when they differ from their default, so
+    that those runs still resume."""
+    return {
+        "length": length, "motifs": list(motifs), "model": str(model), "scorer": str(scorer), "steps": config.steps,
+        "sampler": config.sampler, "temperature": config.temperature, "forbid": config.forbid,
+        "esm_remask": config.esm_remask, "go": list(config.go), "guidance": config.guidance,
+        "reference": None if reference is None else str(reference),
+        **({} if config.order_noise is None else {"order_noise": config.order_noise}),
+        **({"cache": True} if config.cache else {}),
+    }  # fmt: skip
 
 
 def shard_seed(seed: int, shard: int) -> int:
@@ -115,19 +132,18 @@ def write_shard(folder: Path, shard: int, first: int, designs: list[Design], see
 
 def run_shards(
     folder: Path,
-    num: int,
+    config: DesignConfig,
     shard_size: int,
-    seed: int,
     request: Mapping,
-    make: Callable[[int, int], list[Design]],
+    make: Callable[[DesignConfig], list[Design]],
     process: Process | None = None,
     log: Callable[[str], None] = lambda message: None,
 ) -> dict:
-    """Make every missing shard of this process; ``make(count, seed)`` designs one shard. Returns a summary."""
-    if num < 1:
-        raise DesignError(f"num must be at least 1, got {num}")
+    """Make every missing shard of this process: ``config.num`` designs in all, from ``config.seed``;
+    ``make(shard_config)`` designs one shard (``config`` with the shard's size and seed). Returns a summary."""
     if shard_size < 1:
         raise DesignError(f"--shard-size must be at least 1, got {shard_size}")
+    num, seed = config.num, config.seed
     process = process or Process.from_environment()
     check_run(folder, {**request, "num": num, "shard_size": shard_size, "seed": seed}, process)
     shards = -(-num // shard_size)
@@ -139,8 +155,8 @@ def run_shards(
             continue
         first = shard * shard_size
         count = min(shard_size, num - first)
-        shard_seed_ = shard_seed(seed, shard)
-        write_shard(folder, shard, first, make(count, shard_seed_), shard_seed_)
+        shard_config = replace(config, num=count, seed=shard_seed(seed, shard))
+        write_shard(folder, shard, first, make(shard_config), shard_config.seed)
         made += 1
         log(f"process {process.rank}/{process.world}: {shard_name(shard)} written ({count} designs)")
     return {

@@ -12,8 +12,8 @@ from apps.code.infill_data import InfillDataConfig, build_infill_datasets, file_
 from apps.code.licences import Licence
 from apps.code.sources import directory_source
 from apps.code.tokenizer import load_tokenizer
-from apps.code.train import RECIPE, read_recipe
-from shared_dlm import Denoiser, DenoiserConfig, load
+from apps.code.train import RECIPE
+from shared_dlm import Denoiser, DenoiserConfig, load, read_recipe
 
 from .conftest import module
 from .infill_helpers import tiny_tokenizer
@@ -178,11 +178,14 @@ def last_json(printed: str) -> dict:
 
 
 def test_recipe_errors_name_the_setting(tmp_path):
-    config, data = read_recipe(RECIPE)
+    config, data = read_recipe(RECIPE, InfillDataConfig, section="infill")
     assert data.seq_len == config.seq_len
     model = Denoiser(DenoiserConfig(vocab_size=8192, max_position_embeddings=config.seq_len, **config.model))
     assert sum(p.numel() for p in model.parameters()) == 7_212_288  # the size the recipe states: 14.4 MB in bf16
     bad = tmp_path / "bad.yaml"
     bad.write_text("seq_len: 64\ninfill: {holes: 3}\n")
-    with pytest.raises(ValueError, match="unknown infill settings \\['holes'\\]"):
-        read_recipe(bad)
+    with pytest.raises(ValueError, match="bad.yaml: unknown settings \\['holes'\\] in section 'infill'"):
+        read_recipe(bad, InfillDataConfig, section="infill")
+    bad.write_text("seq_len: 64\ninfill: {seq_len: 32}\n")  # the window is the trainer's, set at the top level
+    with pytest.raises(ValueError, match="unknown settings \\['seq_len'\\] in section 'infill'"):
+        read_recipe(bad, InfillDataConfig, section="infill")

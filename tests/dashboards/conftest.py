@@ -41,7 +41,7 @@ def protein_go_model(tmp_path_factory, protein_scorer) -> Path:
     """A tiny GO-conditioned generator with probes (random weights) for the tiny scorer beside it."""
     import numpy as np
 
-    from apps.protein.go_eval import PROBES_FILE, ProbeSet
+    from apps.protein.probes import PROBES_FILE, ProbeSet
     from tests.protein.conftest import tiny_go_generator_folder
 
     folder = tiny_go_generator_folder(tmp_path_factory.mktemp("protein-go"))

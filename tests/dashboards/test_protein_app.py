@@ -124,34 +124,34 @@ def test_bad_input_is_a_message_not_a_traceback(protein_model, protein_scorer, v
 
 @pytest.mark.parametrize("sampler, noise, passed", [("fixed", 0.0, 0.0), ("threshold", 2.5, 2.5), ("ancestral", 2.5, None)])
 def test_the_order_noise_reaches_design_for_a_confidence_ordered_sampler_only(protein_model, sampler, noise, passed):
-    design_module = importlib.import_module("apps.protein.design")  # the package's `design` is the function
+    package = importlib.import_module("apps.protein")  # the page takes `design` from the package
     seen = []
-    real = design_module.design
+    real = package.design
 
-    def spy(*args, **kwargs):
-        seen.append((kwargs["sampler"], kwargs["order_noise"]))
-        return real(*args, **kwargs)
+    def spy(length, motifs, config, **kwargs):
+        seen.append((config.sampler, config.order_noise))
+        return real(length, motifs, config, **kwargs)
 
     at = page(protein_model, "none", sampler=sampler, order_noise=noise)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(design_module, "design", spy)
+        patch.setattr(package, "design", spy)
         design(at)
     assert not at.error and at.dataframe
     assert seen == [(sampler, passed)]  # ancestral has no ranking: design's refusal is never reached
 
 
 def test_cached_context_and_fewer_steps_reach_design(protein_model):
-    design_module = importlib.import_module("apps.protein.design")
+    package = importlib.import_module("apps.protein")  # the page takes `design` from the package
     seen = []
-    real = design_module.design
+    real = package.design
 
-    def spy(*args, **kwargs):
-        seen.append((kwargs["steps"], kwargs["cache"]))
-        return real(*args, **kwargs)
+    def spy(length, motifs, config, **kwargs):
+        seen.append((config.steps, config.cache))
+        return real(length, motifs, config, **kwargs)
 
     at = page(protein_model, "none", sampler="fixed", steps=10, cache=True)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(design_module, "design", spy)
+        patch.setattr(package, "design", spy)
         design(at)
     assert not at.error and (at.dataframe[0].value["motif_recovery"] == 1.0).all()
     assert seen == [(10, True)]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from apps.code import InfillConfig, infill
-from apps.protein.design import design
+from apps.protein.design import DesignConfig, design
 from apps.protein.fasta import read_fasta
 from dashboards.code_view import (
     AUTO,
@@ -22,7 +22,7 @@ from dashboards.code_view import (
     replay,
     syntax_errors,
 )
-from dashboards.protein_view import check_request, compared, design_table, fasta_text, pca, residue_table
+from dashboards.protein_view import check_request, compared, design_table, fasta_text, form_config, pca, residue_table
 from dashboards.widgets import ProgressTrace
 from shared_dlm import load
 
@@ -101,7 +101,7 @@ def test_replay_is_the_trace_of_the_row_that_made_each_candidate(code_model):
 
 
 def test_protein_tables_and_fasta(protein_model, tmp_path):
-    designs = design(30, ["3:HEXXH"], 2, model=protein_model, scorer=None, seed=1)
+    designs = design(30, ["3:HEXXH"], DesignConfig(num=2, seed=1), generator=protein_model, scorer=None)
     table = design_table(designs)
     assert list(table["rank"]) == [1, 2] and "composition_A" not in table.columns
     assert "composition_A" in design_table(designs, full=True).columns
@@ -120,7 +120,7 @@ def test_protein_tables_and_fasta(protein_model, tmp_path):
 
 
 def test_comparison_keeps_the_measures_both_sets_have(protein_model):
-    designs = design_table(design(20, [], 2, model=protein_model, scorer=None))
+    designs = design_table(design(20, [], DesignConfig(num=2), generator=protein_model, scorer=None))
     natural = designs[["gravy", "isoelectric_point"]].assign(id="n")
     long = compared(designs, natural)
     assert set(long["metric"]) == {"gravy", "isoelectric_point"}
@@ -138,6 +138,15 @@ def test_pca_puts_the_widest_spread_first():
 
 
 def test_request_checked_before_any_model(tmp_path):
-    assert check_request(50, "5:HEXXH\n\n 20-40:GG ", "C", 0) == ["5:HEXXH", "20-40:GG"]
+    assert check_request(50, "5:HEXXH\n\n 20-40:GG ", DesignConfig(forbid="C")) == ["5:HEXXH", "20-40:GG"]
     with pytest.raises(ValueError, match="forbid"):
-        check_request(50, "5:HEXXH", "J", 0)
+        check_request(50, "5:HEXXH", DesignConfig(forbid="J"))
+
+
+def test_the_protein_form_becomes_a_design_config():
+    inputs = {"num": 3, "sampler": "ancestral", "steps": 0, "temperature": 0.5, "order_noise": 2.0, "cache": True,
+              "forbid": "C", "remask": 0.0, "go": [], "guidance": 3.0, "seed": 7}  # fmt: skip
+    assert form_config(inputs) == DesignConfig(num=3, temperature=0.5, cache=True, forbid="C", seed=7)
+    ranked = form_config({**inputs, "sampler": "fixed", "steps": 12, "remask": -3.0, "go": ["GO:0008270"]})
+    assert (ranked.steps, ranked.order_noise, ranked.esm_remask) == (12, 2.0, -3.0)
+    assert (ranked.go, ranked.guidance) == (("GO:0008270",), 3.0)

@@ -14,8 +14,9 @@ import torch
 from esm.model.esm2 import ESM2
 
 from apps.protein.alphabet import MASK_ID, PAD_ID, VOCAB_SIZE, build_tokenizer
+from apps.protein.design import Generator, load_generator
 from apps.protein.scoring import Scorer, save_esm2
-from shared_dlm import Denoiser, DenoiserConfig, load
+from shared_dlm import Denoiser, DenoiserConfig
 
 MAX_POSITIONS = 128  # the generator's window: at most 126 residues plus <cls> and <eos>
 MAX_RESIDUES = MAX_POSITIONS - 2
@@ -53,8 +54,9 @@ def scorer_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def generator_model(generator_dir) -> Denoiser:
-    return load(generator_dir).model
+def generator_model(generator_dir) -> Generator:
+    """The tiny generator loaded (``design.Generator``: no GO vocabulary)."""
+    return load_generator(generator_dir)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from apps.protein.alphabet import STANDARD_RESIDUES
-from apps.protein.design import DEFAULT_MODEL, DEFAULT_SCORER, Design, DesignError, design, rank_key
+from apps.protein.design import DEFAULT_MODEL, DEFAULT_SCORER, Design, DesignConfig, DesignError, Generator, design, rank_key
 from shared_dlm import Trace
 from tests.protein.conftest import MAX_RESIDUES, tiny_generator
 
@@ -27,7 +27,7 @@ def motif_positions(d: Design) -> dict[int, str]:
 @given(seed=st.integers(0, 2**31 - 1), fixed=st.integers(1, LENGTH - 4), window=st.integers(1, LENGTH - 19))
 def test_every_design_keeps_every_motif_and_only_standard_residues(generator_model, seed, fixed, window):
     specs = [f"{fixed}:HEXXH", f"{window}-{window + 19}:GGSG"]
-    designs = design(LENGTH, specs, num=4, model=generator_model, scorer=None, seed=seed, forbid="CW")
+    designs = design(LENGTH, specs, DesignConfig(num=4, seed=seed, forbid="CW"), generator=generator_model, scorer=None)
     assert len(designs) == 4
     for d in designs:
         assert len(d.sequence) == LENGTH and set(d.sequence) <= set(STANDARD_RESIDUES)
@@ -41,7 +41,7 @@ def test_every_design_keeps_every_motif_and_only_standard_residues(generator_mod
 
 
 def test_each_design_gets_its_own_placement_of_floating_motifs(generator_model):
-    designs = design(LENGTH, ["1-30:WWW"], num=8, model=generator_model, scorer=None, seed=3)
+    designs = design(LENGTH, ["1-30:WWW"], DesignConfig(num=8, seed=3), generator=generator_model, scorer=None)
     starts = {d.motifs[0].start for d in designs}
     assert len(starts) > 1
     assert all(d.sequence[s - 1 : s + 2] == "WWW" for d in designs for s in [d.motifs[0].start])
@@ -49,7 +49,8 @@ def test_each_design_gets_its_own_placement_of_floating_motifs(generator_model):
 
 def test_designs_are_deterministic_given_the_seed(generator_model, esm_scorer):
     def run(seed):
-        designs = design(LENGTH, ["5:HEXXH", "10-30:GGS"], num=3, model=generator_model, scorer=esm_scorer, seed=seed)
+        config = DesignConfig(num=3, seed=seed)
+        designs = design(LENGTH, ["5:HEXXH", "10-30:GGS"], config, generator=generator_model, scorer=esm_scorer)
         return [d.as_dict() for d in designs]
 
     assert run(7) == run(7)
@@ -58,7 +59,8 @@ def test_designs_are_deterministic_given_the_seed(generator_model, esm_scorer):
 
 def test_scores_per_residue_values_and_ranking_with_a_scorer(generator_dir, scorer_dir):
     designs = design(
-        LENGTH, ["5:HEXXH"], num=5, model=str(generator_dir), scorer=str(scorer_dir), reference=REFERENCE, seed=1
+        LENGTH, ["5:HEXXH"], DesignConfig(num=5, seed=1), generator=str(generator_dir), scorer=str(scorer_dir),
+        reference=REFERENCE,
     )
     assert [d.rank for d in designs] == [1, 2, 3, 4, 5]
     perplexities = [d.scores["pseudo_perplexity"] for d in designs]
@@ -76,7 +78,7 @@ def test_scores_per_residue_values_and_ranking_with_a_scorer(generator_dir, scor
 
 
 def test_without_a_scorer_higher_generator_log_prob_ranks_first(generator_model):
-    designs = design(LENGTH, num=5, model=generator_model, scorer=None, seed=2)
+    designs = design(LENGTH, (), DesignConfig(num=5, seed=2), generator=generator_model, scorer=None)
     values = [d.scores["generator_log_prob"] for d in designs]
     assert values == sorted(values, reverse=True)
     assert all(d.esm_log_probs is None and "pseudo_perplexity" not in d.scores for d in designs)
@@ -93,9 +95,8 @@ def test_rank_key_puts_designs_that_lose_a_motif_last():
 
 def test_esm_remasking_keeps_motifs_and_touches_only_generated_residues(generator_model, esm_scorer):
     trace = Trace()
-    designs = design(
-        LENGTH, ["3:HEXXH"], num=3, model=generator_model, scorer=esm_scorer, esm_remask=0.0, steps=16, seed=0, trace=trace
-    )
+    config = DesignConfig(num=3, esm_remask=0.0, steps=16, seed=0)
+    designs = design(LENGTH, ["3:HEXXH"], config, generator=generator_model, scorer=esm_scorer, trace=trace)
     remasked = sum(int(r.hook_remasked.sum()) for r in trace)
     assert remasked > 0  # every residue's log-probability is below 0: the remasker fires on its steps
     every = 16 // 8
@@ -111,7 +112,8 @@ def test_esm_remasking_keeps_motifs_and_touches_only_generated_residues(generato
 @pytest.mark.parametrize("steps", [7, None])
 def test_the_fixed_sampler_spreads_the_residues_over_the_steps_asked_for(generator_model, steps):
     trace = Trace()
-    designs = design(LENGTH, ["3:HEXXH"], num=2, model=generator_model, scorer=None, sampler="fixed", steps=steps, trace=trace)
+    config = DesignConfig(num=2, sampler="fixed", steps=steps)
+    designs = design(LENGTH, ["3:HEXXH"], config, generator=generator_model, scorer=None, trace=trace)
     free = LENGTH - 3  # H, E and H are fixed
     counts = [record.committed.sum(-1).tolist() for record in trace]
     assert len(trace) == (free if steps is None else steps)
@@ -126,8 +128,8 @@ def test_cached_context_runs_most_steps_on_the_cache_and_keeps_every_motif(gener
     runs = {}
     for cache in (False, True):
         trace = Trace()
-        designs = design(LENGTH, ["3:HEXXH"], num=2, model=generator_model, scorer=None, sampler=sampler, steps=9,
-                         cache=cache, trace=trace)  # fmt: skip
+        config = DesignConfig(num=2, sampler=sampler, steps=9, cache=cache)
+        designs = design(LENGTH, ["3:HEXXH"], config, generator=generator_model, scorer=None, trace=trace)
         runs[cache] = [record.cached for record in trace]
         assert all(d.sequence[2:7:4] == "HH" and d.scores["motif_recovery"] == 1.0 for d in designs)
     assert not any(runs[False])
@@ -151,24 +153,25 @@ def test_cached_context_runs_most_steps_on_the_cache_and_keeps_every_motif(gener
         ({"order_noise": -1.0, "sampler": "threshold"}, "order_noise must be a finite number >= 0"),
         ({"esm_remask": -3.0}, "esm_remask needs an ESM-2 scorer"),
         ({"reference": ["MKB1"], "scorer": "ESM"}, "reference sequence 0: residue '1' at position 4"),
-        ({"model": "/no/such/folder"}, "cannot load the generator '/no/such/folder'"),
+        ({"generator": "/no/such/folder"}, "cannot load the generator '/no/such/folder'"),
         ({"device": "gpu"}, "device 'gpu': Expected one of cpu, cuda"),
     ],
 )
 def test_bad_requests_are_named(generator_model, kwargs, message):
-    arguments = {"length": LENGTH, "model": generator_model, "scorer": None} | kwargs
+    arguments = {"length": LENGTH, "generator": generator_model, "scorer": None} | kwargs
+    settings = {k: arguments.pop(k) for k in list(arguments) if k in DesignConfig.__dataclass_fields__}
     with pytest.raises(DesignError, match=message):
-        design(**arguments)
+        design(**arguments, config=DesignConfig(**settings))
 
 
 def test_unshipped_defaults_say_what_to_pass(generator_model, monkeypatch):
     monkeypatch.setattr(importlib.import_module("apps.protein.design"), "registered_names", lambda: [])  # a checkout without the shipped models
-    with pytest.raises(DesignError, match=f"no default protein model \\('{DEFAULT_MODEL}'\\) is shipped yet: pass model=PATH"):
+    with pytest.raises(DesignError, match=f"no default protein model \\('{DEFAULT_MODEL}'\\) is shipped yet: pass generator=PATH"):
         design(LENGTH)
     with pytest.raises(DesignError, match=f"no default ESM-2 scorer \\('{DEFAULT_SCORER}'\\).*scorer=None"):
-        design(LENGTH, model=generator_model)
+        design(LENGTH, generator=generator_model)
 
 
 def test_a_model_on_another_alphabet_is_refused():
     with pytest.raises(DesignError, match="does not use the ESM alphabet"):
-        design(LENGTH, model=tiny_generator(mask_id=0), scorer=None)
+        design(LENGTH, generator=Generator(tiny_generator(mask_id=0)), scorer=None)

@@ -55,7 +55,7 @@ def test_design_cache_flag_reaches_the_sampler(capsys, models, monkeypatch):
 
     seen = []
     real = cli.design
-    monkeypatch.setattr(cli, "design", lambda *a, **k: seen.append(k["cache"]) or real(*a, **k))
+    monkeypatch.setattr(cli, "design", lambda *a, **k: seen.append(a[2].cache) or real(*a, **k))
     for flag in ([], ["--cache"]):
         assert main(["design", "--length", "20", "--num", "2", "--steps", "5", "--json", *models, *flag]) == 0
         assert len(json.loads(capsys.readouterr().out)) == 2

@@ -11,21 +11,11 @@ import pytest
 from datasets import Dataset, DatasetDict
 
 from apps.protein.alphabet import STANDARD_RESIDUES
+from apps.protein.baselines import NGramModel, baseline_sets, shuffled
 from apps.protein.cli import main
-from apps.protein.evaluate import (
-    SETS,
-    EvalConfig,
-    NGramModel,
-    PseudoPerplexities,
-    TrainingSearch,
-    diversity,
-    evaluate,
-    format_report,
-    kl_bits,
-    sample_sequences,
-    shuffle_pairs_fraction,
-    shuffled,
-)
+from apps.protein.evaluate import SETS, EvalConfig, evaluate, make_designs, sample_sequences
+from apps.protein.metrics import PseudoPerplexities, diversity, kl_bits, shuffle_pairs_fraction
+from apps.protein.report import format_report
 from tests.conftest import requires_tool
 from tests.protein.conftest import MAX_RESIDUES
 
@@ -99,6 +89,17 @@ def test_ngram_fit_rejects_bad_input(sequences, order, add_k, message):
         NGramModel.fit(sequences, order=order, add_k=add_k)
 
 
+def test_baseline_sets_have_the_natural_lengths_and_depend_only_on_the_seed():
+    rng = random.Random(0)
+    training = [random_protein(rng, 50) for _ in range(30)]
+    natural = [random_protein(rng, n) for n in (12, 40, 7)]
+    sets, fit_on = baseline_sets(training, natural, seed=3)
+    assert list(sets) == ["unigram", "ngram", "natural", "shuffled"] and fit_on == 30
+    assert all([len(s) for s in sequences] == [12, 40, 7] for sequences in sets.values())
+    assert sets["natural"] == natural and sets["shuffled"] == [shuffled(s, 3) for s in natural]
+    assert baseline_sets(training, natural, seed=3) == (sets, 30) != baseline_sets(training, natural, seed=4)
+
+
 def test_sample_sequences_caps_lengths_and_is_seeded():
     sequences = ["A" * n for n in range(1, 30)]
     first = sample_sequences(sequences, 10, seed=3)
@@ -135,21 +136,14 @@ def test_pseudo_perplexities_scores_each_sequence_once(esm_scorer):
     assert calls == [["MKTAYIAK", "GSHMLEDP"], []]
 
 
-@pytest.mark.slow
-@requires_tool("mmseqs")
-def test_training_search_finds_relatives_and_novelty_and_caches_its_database(tmp_path):
-    rng = random.Random(0)
-    training = [random_protein(rng, 120) for _ in range(30)]
-    search = TrainingSearch(training, tmp_path, threads=1)
-    assert (search.folder / "train.fasta").is_file()
-    mutated = "".join(r if i % 10 else "W" for i, r in enumerate(training[3]))  # 90% identical
-    queries = [training[0], mutated, random_protein(rng, 120), training[5][20:80]]
-    assert search.relatives(queries, 0.3, 0.8) == {0, 1}  # the fragment covers too little of its parent
-    (same, hit0), (close, hit1), (unrelated, hit2), (fragment, hit3) = search.novelty(queries)
-    assert same == 1.0 and fragment == 1.0 and close == pytest.approx(0.9, abs=0.02) and unrelated < 0.5
-    assert hit0 and hit1 and hit3 and not hit2
-    again = TrainingSearch(training, tmp_path, threads=1)
-    assert again.folder == search.folder and [p.name for p in tmp_path.iterdir()] == [search.folder.name]
+def test_make_designs_pinned(generator_model):
+    """The evaluation's design sets from fixed seeds, recorded before the split of evaluate.py: the same after it."""
+    assert make_designs(generator_model, [20, 12, 20], EvalConfig(steps=4, seed=5).design_config(1.0), "cpu") == [
+        "PMGQRETQWFPYSRKNNQRM", "WMIRWFMDPPHW", "TCNSYIATRMQKCKKIAVFE",
+    ]  # fmt: skip
+    assert make_designs(generator_model, [15, 15], EvalConfig(seed=0).design_config(0.7), "cpu") == [
+        "TCAMVHWDYTMIHTH", "VPVRLNDMLGIAARG",
+    ]  # fmt: skip
 
 
 @pytest.fixture
@@ -202,7 +196,7 @@ def test_evaluate_reports_every_set_with_its_baselines(tmp_path, corpus, externa
 @pytest.mark.slow
 @requires_tool("mmseqs")
 def test_eval_cli_prints_one_json_object(capsys, corpus, external, generator_dir, scorer_dir):
-    argv = ["eval", "--data", str(corpus[0]), "--model", str(generator_dir), "--scorer", str(scorer_dir), "--external", str(external)]
+    argv = ["eval", "design", "--data", str(corpus[0]), "--model", str(generator_dir), "--scorer", str(scorer_dir), "--external", str(external)]
     assert main([*argv, "--num-natural", "3", "--num-designs", "2", "--max-length", "60", "--threads", "1", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["scorer_check"]["test"]["n"] == 3 and report["generation"]["designs"]["n"] == 2
@@ -228,6 +222,6 @@ def test_eval_cli_prints_one_json_object(capsys, corpus, external, generator_dir
     (["--data", "{tmp}", "--sampler", "nope"], "unknown sampler 'nope'"),
 ])  # fmt: skip
 def test_eval_cli_errors_name_the_problem(tmp_path, capsys, argv, message):
-    assert main(["eval", *(a.format(tmp=tmp_path) for a in argv)]) == 1
+    assert main(["eval", "design", *(a.format(tmp=tmp_path) for a in argv)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("dlm-protein eval: error:") and message in err

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
 from unittest.mock import ANY
 
@@ -15,19 +16,15 @@ import yaml
 
 from apps.protein.alphabet import PAD_ID, STANDARD_RESIDUES
 from apps.protein.cli import main
-from apps.protein.design import DesignError, design, load_generator, load_scorer
+from apps.protein.design import DesignConfig, DesignError, design, load_generator, load_scorer
 from apps.protein.go import TermVocabulary
-from apps.protein.go_eval import (
-    GoEvalConfig,
-    ProbeSet,
-    _motif_kept,
-    _ratio,
-    evaluate_go,
-    format_go_report,
-    layer_means,
-    term_elbo,
-)
+from apps.protein.evaluate import designed
+from apps.protein.go_eval import GoDesignSets, GoEvalConfig, evaluate_go, term_elbo
 from apps.protein.go_train import build_trainer, term_subset, term_token, warm_start
+from apps.protein.metrics import floored_ratio, motif_kept
+from apps.protein.probes import ProbeConfig, ProbeSet, layer_means
+from apps.protein.report import format_go_report
+from shared_dlm import read_recipe
 from tests.conftest import requires_tool
 from tests.protein.conftest import MAX_POSITIONS, go_protein, tiny_generator_folder, write_go_corpus
 
@@ -97,7 +94,7 @@ def test_keep_rate_subsets_show_each_term_half_the_time_within_the_slots():
 
 def test_warm_start_keeps_the_generator_for_unconditional_input(go_run):
     _, init = go_run
-    base = load_generator(init)
+    base = load_generator(init).model
     grown = warm_start(init, base.spec.vocab_size + 8, MAX_POSITIONS + 4).eval()
     assert grown.spec.vocab_size == base.spec.vocab_size + 8
     assert grown.lm_head.weight.data_ptr() == grown.embed.weight.data_ptr()  # still tied
@@ -113,7 +110,7 @@ def test_warm_start_keeps_the_generator_for_unconditional_input(go_run):
 
 def test_warm_start_spreads_the_new_rows_like_the_residue_rows(go_run):
     _, init = go_run
-    base = load_generator(init)
+    base = load_generator(init).model
     old = base.embed.weight.data
     grown = warm_start(init, base.spec.vocab_size + 64, MAX_POSITIONS, seed=3)
     new = grown.embed.weight.data[old.shape[0]:]
@@ -128,13 +125,24 @@ def test_warm_start_spreads_the_new_rows_like_the_residue_rows(go_run):
         warm_start(init, base.spec.vocab_size + 4, MAX_POSITIONS, control_init="zeros")
 
 
-def test_every_go_recipe_reads(tmp_path):
-    from apps.protein.go_train import RECIPE, read_recipe
+def test_the_go_recipes_read(tmp_path):
+    """The shipped model's recipe, and the same sized for a GPU (bench/device/session.sh runs it)."""
+    from apps.protein.go_train import RECIPE, GoRecipe
 
-    for recipe in (RECIPE, *(RECIPE.with_name(f"go_recipe_{name}.yaml") for name in ("weighted", "keep_rate", "stage2", "gpu"))):
-        config, go = read_recipe(recipe, output_dir=str(tmp_path))
-        assert go["control_init"] in ("mean", "spread") and go["subset"] in ("weighted", "keep_rate")
-        assert config.seq_len > go["slots"] + 2
+    for recipe in (RECIPE, RECIPE.with_name("go_recipe_gpu.yaml")):
+        config, go = read_recipe(recipe, GoRecipe, section="go", output_dir=str(tmp_path))
+        assert go == GoRecipe(init="apps/protein/models/generator", min_count=500, slots=8, p_uncond=0.15,
+                              subset="keep_rate", term_weight_power=0.5, control_lr_scale=5.0, control_init="spread")
+        assert config.seq_len > go.slots + 2
+
+
+def test_a_go_recipe_with_an_unknown_setting_names_it(tmp_path):
+    from apps.protein.go_train import GoRecipe
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seq_len: 64\ngo: {slots: 4, p_uncnd: 0.2}\n")
+    with pytest.raises(ValueError, match="bad.yaml: unknown settings \\['p_uncnd'\\] in section 'go'"):
+        read_recipe(bad, GoRecipe, section="go")
 
 
 def test_control_lr_scale_scales_only_the_term_rows_step(go_run, tmp_path):
@@ -169,8 +177,7 @@ def test_train_go_writes_a_model_folder_that_design_loads(go_run, tmp_path):
     metrics = trainer.train()
     folder = tmp_path / "run" / "model"
     assert trainer.step == 4 and "eval_bits_per_token" in metrics
-    model = load_generator(folder)
-    vocabulary = model.go_vocabulary
+    vocabulary = load_generator(folder).vocabulary
     assert isinstance(vocabulary, TermVocabulary) and vocabulary.slots == 4
     tokenizer_vocab = json.loads((folder / "tokenizer.json").read_text())["added_tokens"]
     assert {t["content"]: t["id"] for t in tokenizer_vocab}[term_token(DNA)] == vocabulary.token(DNA)
@@ -181,8 +188,8 @@ def test_a_stopped_go_run_resumes_to_the_same_weights(go_run, tmp_path):
     make(tmp_path / "whole").train()
     make(tmp_path / "parts", max_steps=2).train()
     make(tmp_path / "parts").train()
-    whole = load_generator(tmp_path / "whole" / "model").state_dict()
-    parts = load_generator(tmp_path / "parts" / "model").state_dict()
+    whole = load_generator(tmp_path / "whole" / "model").model.state_dict()
+    parts = load_generator(tmp_path / "parts" / "model").model.state_dict()
     assert all(torch.equal(whole[k], parts[k]) for k in whole)
 
 
@@ -195,7 +202,8 @@ def test_cli_train_go_refuses_a_folder_that_is_not_a_corpus(tmp_path, capsys):
 
 
 def test_design_with_terms_keeps_motifs_and_records_the_conditioning(go_generator_dir):
-    designs = design(40, ["5:HEXXH"], 3, model=go_generator_dir, scorer=None, go=[ZINC], guidance=2.0, steps=8)
+    config = DesignConfig(num=3, go=(ZINC,), guidance=2.0, steps=8)
+    designs = design(40, ["5:HEXXH"], config, generator=go_generator_dir, scorer=None)
     assert len(designs) == 3
     for d in designs:
         assert len(d.sequence) == 40 and set(d.sequence) <= set(STANDARD_RESIDUES)
@@ -206,10 +214,10 @@ def test_design_with_terms_keeps_motifs_and_records_the_conditioning(go_generato
 
 
 def test_guidance_zero_gives_the_unconditioned_designs(go_generator_dir):
-    kwargs = dict(model=go_generator_dir, scorer=None, steps=6, seed=3)
-    without = design(30, [], 3, **kwargs)
-    ignored = design(30, [], 3, go=[DNA, MEMBRANE], guidance=0.0, **kwargs)
-    conditioned = design(30, [], 3, go=[DNA, MEMBRANE], **kwargs)
+    config = DesignConfig(num=3, steps=6, seed=3)
+    without = design(30, [], config, generator=go_generator_dir, scorer=None)
+    ignored = design(30, [], replace(config, go=(DNA, MEMBRANE), guidance=0.0), generator=go_generator_dir, scorer=None)
+    conditioned = design(30, [], replace(config, go=(DNA, MEMBRANE)), generator=go_generator_dir, scorer=None)
     assert [d.sequence for d in ignored] == [d.sequence for d in without] and without[0].go == ()
     assert [d.confidence for d in ignored] == [d.confidence for d in without]
     # the terms reach the model: the same draws, under other probabilities
@@ -218,9 +226,8 @@ def test_guidance_zero_gives_the_unconditioned_designs(go_generator_dir):
 
 
 def test_esm_remasking_composes_with_the_control_slots(go_generator_dir, scorer_dir):
-    designs = design(
-        30, ["3:CXXC"], 2, model=go_generator_dir, scorer=scorer_dir, go=[ZINC], guidance=1.5, steps=8, esm_remask=-1.0
-    )  # fmt: skip
+    config = DesignConfig(num=2, go=(ZINC,), guidance=1.5, steps=8, esm_remask=-1.0)
+    designs = design(30, ["3:CXXC"], config, generator=go_generator_dir, scorer=scorer_dir)
     assert all(d.sequence[2] == "C" and d.sequence[5] == "C" for d in designs)
     assert all(len(d.esm_log_probs) == 30 for d in designs)
 
@@ -240,12 +247,12 @@ def test_esm_remasking_composes_with_the_control_slots(go_generator_dir, scorer_
 def test_bad_conditioning_gets_a_clear_error(go_generator_dir, kwargs, message):
     length = kwargs.pop("length", 20)
     with pytest.raises(DesignError, match=message):
-        design(length, [], 1, model=go_generator_dir, scorer=None, steps=2, **kwargs)
+        design(length, [], DesignConfig(num=1, steps=2, **kwargs), generator=go_generator_dir, scorer=None)
 
 
 def test_terms_need_a_go_generator(generator_dir):
     with pytest.raises(DesignError, match="was not trained with GO terms"):
-        design(20, [], 1, model=generator_dir, scorer=None, go=[DNA])
+        design(20, [], DesignConfig(num=1, go=(DNA,)), generator=generator_dir, scorer=None)
 
 
 # ---- CLI -----------------------------------------------------------------------------------------------
@@ -279,15 +286,28 @@ def test_cli_design_with_go_terms(go_generator_dir, tmp_path, capsys):
 # ---- evaluation ----------------------------------------------------------------------------------------
 
 
+def test_eval_go_design_sets_pinned(go_generator_dir):
+    """The sets ``evaluate_go`` makes (a term at a guidance weight, with and without a motif) from fixed seeds,
+    recorded before the split of the evaluation modules: the same after it."""
+    generator = load_generator(go_generator_dir)
+    config = GoEvalConfig(terms=(ZINC,), length=30, num=2, steps=6, seed=0, motif_pairs=())
+    sets = GoDesignSets.make(generator, config, "cpu")
+    assert sets.conditioned[ZINC] == ["TGPFWRQAKSEYICEDVWSFIQKINYLMQS", "PFPFWWNRRYSMCNHCQYNDYCICLPAVQE"]  # seed 0 + 1
+    motif_only = replace(config.design_config(), num=2, go=(ZINC,), guidance=0.0, seed=1)
+    assert designed(30, ["5-20:CXXC"], motif_only, generator, "cpu") == [
+        "PLDLKQTQTFCVGCMQTTIAMPDGKFEPQM", "HHHRKYIWSSNFDCLLCTRYHCNRSLPQRV",
+    ]  # fmt: skip
+
+
 def test_motif_kept_reads_the_motif_inside_its_window():
-    assert _motif_kept(["AAHEAAHAAAA", "AAAAAAAAAAA"], "2-11:HEXXH") == 0.5
-    assert _motif_kept(["AHEAAH"], "2:HEXXH") == 1.0 and _motif_kept(["AHEAAH"], "3:HEXXH") == 0.0
+    assert motif_kept(["AAHEAAHAAAA", "AAAAAAAAAAA"], "2-11:HEXXH") == 0.5
+    assert motif_kept(["AHEAAH"], "2:HEXXH") == 1.0 and motif_kept(["AHEAAH"], "3:HEXXH") == 0.0
 
 
 def test_ratio_floors_an_empty_baseline_at_one_design():
-    assert _ratio(0.5, 0.1, 10) == pytest.approx(5.0)
-    assert _ratio(0.5, 0.0, 10) == pytest.approx(5.0)  # 0 of 10 counts as below 1 in 10
-    assert _ratio(0.0, 0.0, 10) == 0.0
+    assert floored_ratio(0.5, 0.1, 10) == pytest.approx(5.0)
+    assert floored_ratio(0.5, 0.0, 10) == pytest.approx(5.0)  # 0 of 10 counts as below 1 in 10
+    assert floored_ratio(0.0, 0.0, 10) == 0.0
 
 
 @requires_tool("mmseqs")
@@ -296,7 +316,7 @@ def test_eval_go_reports_every_term_under_both_annotators(tmp_path, go_graph_dir
     config = GoEvalConfig(
         terms=(DNA, ZINC, MEMBRANE), length=30, num=4, guidance=2.0, compare_guidance=(0.0, 5.0), steps=6,
         motif_pairs=((ZINC, "5-20:CXXC"),),
-        motif_num=2, probe_sample=40, probe_positives=10, probe_heldout=20, threads=1,
+        motif_num=2, probes=ProbeConfig(sample=40, positives=10, heldout=20), threads=1,
     )  # fmt: skip
     probes_file = tmp_path / "go_probes.json"
     report = evaluate_go(

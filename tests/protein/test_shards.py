@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from apps.protein.design import DesignError, design
+from apps.protein.design import DesignConfig, DesignError, design
 from apps.protein.fasta import read_fasta
 from apps.protein.shards import (
     Process,
@@ -26,13 +26,17 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 REQUEST = {"length": 30, "motifs": ["3:CXXC"]}
 
 
+def config(num: int, seed: int) -> DesignConfig:
+    return DesignConfig(num=num, steps=4, seed=seed)
+
+
 def maker(generator_dir, calls: list | None = None, fail_after: int | None = None):
-    def make(count: int, seed: int):
+    def make(shard: DesignConfig):
         if fail_after is not None and calls is not None and len(calls) >= fail_after:
             raise KeyboardInterrupt("killed")
         if calls is not None:
-            calls.append(seed)
-        return design(30, ["3:CXXC"], count, model=generator_dir, scorer=None, steps=4, seed=seed)
+            calls.append(shard.seed)
+        return design(30, ["3:CXXC"], shard, generator=generator_dir, scorer=None)
 
     return make
 
@@ -48,47 +52,47 @@ def check_complete(folder: Path, num: int) -> list[dict]:
 
 
 def test_a_run_writes_every_design_once_in_complete_shards(tmp_path, generator_dir):
-    summary = run_shards(tmp_path / "run", 25, 10, 7, REQUEST, maker(generator_dir), Process())
+    summary = run_shards(tmp_path / "run", config(25, 7), 10, REQUEST, maker(generator_dir), Process())
     assert summary["shards"] == 3 and summary["made"] == 3
     rows = check_complete(tmp_path / "run", 25)
     assert {r["seed"] for r in rows} == {shard_seed(7, s) for s in range(3)}
-    again = run_shards(tmp_path / "run", 25, 10, 7, REQUEST, maker(generator_dir), Process())
+    again = run_shards(tmp_path / "run", config(25, 7), 10, REQUEST, maker(generator_dir), Process())
     assert again["made"] == 0 and again["skipped_complete"] == 3
 
 
 def test_a_killed_run_resumes_without_remaking_complete_shards(tmp_path, generator_dir):
     folder, calls = tmp_path / "run", []
     with pytest.raises(KeyboardInterrupt):
-        run_shards(folder, 25, 10, 0, REQUEST, maker(generator_dir, calls, fail_after=1), Process())
+        run_shards(folder, config(25, 0), 10, REQUEST, maker(generator_dir, calls, fail_after=1), Process())
     assert complete_shards(folder) == {0}
     # a kill while shard 1 was being written leaves a stray temporary file and its JSON lines, never its FASTA
     (folder / ".shard-00001.fasta.999.tmp").write_text(">half\nMK")
     (folder / "shard-00001.jsonl").write_text('{"index": 10}\n')
     os.remove(folder / ".shard-00001.fasta.999.tmp")
     resumed: list = []
-    run_shards(folder, 25, 10, 0, REQUEST, maker(generator_dir, resumed), Process())
+    run_shards(folder, config(25, 0), 10, REQUEST, maker(generator_dir, resumed), Process())
     assert resumed == [shard_seed(0, 1), shard_seed(0, 2)]  # shard 0 was not made again
     check_complete(folder, 25)
 
 
 def test_the_same_designs_whichever_process_makes_a_shard(tmp_path, generator_dir):
     alone = tmp_path / "alone"
-    run_shards(alone, 25, 5, 3, REQUEST, maker(generator_dir), Process())
+    run_shards(alone, config(25, 3), 5, REQUEST, maker(generator_dir), Process())
     split = tmp_path / "split"
-    first = run_shards(split, 25, 5, 3, REQUEST, maker(generator_dir), Process(0, 2))
-    second = run_shards(split, 25, 5, 3, REQUEST, maker(generator_dir), Process(1, 2))
+    first = run_shards(split, config(25, 3), 5, REQUEST, maker(generator_dir), Process(0, 2))
+    second = run_shards(split, config(25, 3), 5, REQUEST, maker(generator_dir), Process(1, 2))
     assert (first["made"], second["made"]) == (3, 2)
     assert [r["sequence"] for r in check_complete(split, 25)] == [r["sequence"] for r in read_run(alone)]
 
 
 def test_a_different_request_in_the_same_folder_is_refused(tmp_path, generator_dir):
-    run_shards(tmp_path / "run", 5, 5, 0, REQUEST, maker(generator_dir), Process())
+    run_shards(tmp_path / "run", config(5, 0), 5, REQUEST, maker(generator_dir), Process())
     with pytest.raises(DesignError, match="differs in length"):
-        run_shards(tmp_path / "run", 5, 5, 0, {**REQUEST, "length": 31}, maker(generator_dir), Process())
+        run_shards(tmp_path / "run", config(5, 0), 5, {**REQUEST, "length": 31}, maker(generator_dir), Process())
     with pytest.raises(DesignError, match="differs in num"):
-        run_shards(tmp_path / "run", 6, 5, 0, REQUEST, maker(generator_dir), Process())
+        run_shards(tmp_path / "run", config(6, 0), 5, REQUEST, maker(generator_dir), Process())
     with pytest.raises(DesignError, match="shard-size must be at least 1"):
-        run_shards(tmp_path / "other", 5, 0, 0, REQUEST, maker(generator_dir), Process())
+        run_shards(tmp_path / "other", config(5, 0), 0, REQUEST, maker(generator_dir), Process())
 
 
 def test_bad_process_environment_is_named(monkeypatch):

@@ -1,5 +1,6 @@
 """Training: a toy language is learnt, runs resume exactly, checkpoints are whole, the CLI works."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -8,9 +9,9 @@ import textwrap
 import pytest
 import torch
 
-from shared_dlm import Canvas, Confidence, Denoiser, DenoiserConfig, SamplerConfig, generate, load
+from shared_dlm import Canvas, Confidence, Denoiser, DenoiserConfig, SamplerConfig, generate, load, read_recipe
 from shared_dlm.cli import parse_train_config
-from shared_dlm.train import Trainer, TrainConfig, lr_at
+from shared_dlm.train import TrainConfig, Trainer, lr_at
 from tests.shared_dlm.toy import LENGTH, balanced, bracket_dataset, bracket_tokenizer
 
 TOKENIZER = bracket_tokenizer()
@@ -268,3 +269,51 @@ def test_init_from_refuses_a_missing_folder_and_a_finished_schedule(tmp_path):
                    bracket_model(hidden=32, layers=1), data)
     with pytest.raises(ValueError, match="raise max_steps"):
         done.resume()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Section:
+    width: int
+    rate: float = 0.5
+    name: str | None = None
+    seq_len: int = 0  # also a TrainConfig setting: taken from the top level
+
+
+def test_read_recipe_reads_a_typed_section_and_the_shared_settings(tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("seq_len: 64\nmax_steps: 10\napp: {width: 3, rate: 1}\n")
+    config, section = read_recipe(recipe, _Section, section="app", max_steps=7, seed=None)
+    assert config.seq_len == 64 and config.max_steps == 7 and config.seed == 0  # None overrides nothing
+    assert section == _Section(width=3, rate=1.0, seq_len=64) and isinstance(section.rate, float)
+    assert read_recipe(recipe, _Section, section="app")[0].max_steps == 10
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("seq_len: 32\n")
+    config, section = read_recipe(plain)
+    assert section is None and config.seq_len == 32
+
+
+@pytest.mark.parametrize("text, message", [
+    ("seq_lenn: 3\n", r"bad.yaml: unknown settings \['seq_lenn'\] in the top level"),
+    ("app: {width: 3, depth: 2}\n", r"bad.yaml: unknown settings \['depth'\] in section 'app'"),
+    ("app: {width: 3, seq_len: 8}\n", r"unknown settings \['seq_len'\] in section 'app'"),
+    ("app: {rate: 0.1}\n", r"bad.yaml: section 'app' needs the settings \['width'\]"),
+    ("app: {width: 2.5}\n", r"bad.yaml: width in section 'app' must be int, got 2.5"),
+    ("app: {width: 2, name: 4}\n", r"name in section 'app' must be str, got 4"),
+    ("app: [1, 2]\n", r"section 'app' must hold a mapping"),
+    ("- 1\n", r"must hold a mapping of settings"),
+    ("batch_size: 0\n", r"batch_size must be at least 1"),
+])  # fmt: skip
+def test_read_recipe_errors_name_the_file_the_section_and_the_key(tmp_path, text, message):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        read_recipe(bad, _Section, section="app")
+
+
+def test_read_recipe_without_a_section_rejects_one_and_a_missing_file_is_named(tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("app: {width: 3}\n")
+    with pytest.raises(ValueError, match=r"unknown settings \['app'\] in the top level"):
+        read_recipe(recipe)
+    with pytest.raises(FileNotFoundError, match="no recipe at .*missing.yaml"):
+        read_recipe(tmp_path / "missing.yaml")
