@@ -1,5 +1,7 @@
 import random
 
+import pytest
+
 from apps.protein.homology import TrainingSearch, relatives
 from tests.conftest import requires_tool
 
