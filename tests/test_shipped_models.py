@@ -57,7 +57,7 @@ def test_code_demo_runs_on_the_shipped_model(capsys):
     assert code_main(["demo", "--num", "2"]) == 0
     printed = capsys.readouterr().out
     # a score is the mean log-probability of the fill's tokens, nan for an empty fill
-    assert "the default model" in printed and re.search(r"#1 +(parses|does not parse), score (-?\d|nan)", printed)
+    assert "filled by code-default" in printed and re.search(r"#1 +(parses|does not parse), score (-?\d|nan)", printed)
 
 
 @pytest.mark.slow

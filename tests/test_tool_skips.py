@@ -21,7 +21,7 @@ TOOL_DRIVEN = [
     "tests/protein/test_corpus.py::test_corpus_has_the_expected_rows_and_columns",
     "tests/protein/test_corpus.py::test_too_few_clusters_for_the_held_out_splits",
     "tests/protein/test_properties.py::test_novelty_finds_the_closest_reference[mmseqs]",
-    "tests/protein/test_evaluate.py::test_training_search_finds_relatives_and_novelty_and_caches_its_database",
+    "tests/protein/test_homology.py::test_training_search_finds_relatives_and_novelty_and_caches_its_database",
     "tests/protein/test_evaluate.py::test_evaluate_reports_every_set_with_its_baselines",
     "tests/protein/test_evaluate.py::test_eval_cli_prints_one_json_object",
     "tests/protein/test_go_design.py::test_eval_go_reports_every_term_under_both_annotators",
