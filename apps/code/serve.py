@@ -314,7 +314,8 @@ def create_app(infiller: BatchInfiller, config: ServeConfig = ServeConfig()) -> 
         suffix = _field(body, "suffix", (str,), "")
         if _field(body, "stream", (bool,), False):
             raise ApiError(400, "streaming is not supported: a diffusion model fills the whole hole at once", param="stream")
-        filled = await run(fill_request(body, prompt, suffix, "max_tokens"), http)
+        # reading the request (the language guess parses the code near the hole) runs off the event loop
+        filled = await run(await asyncio.to_thread(fill_request, body, prompt, suffix, "max_tokens"), http)
         completion = sum(c.tokens for c in filled.choices)
         return {
             "id": f"cmpl-{uuid.uuid4().hex[:24]}",
@@ -335,7 +336,7 @@ def create_app(infiller: BatchInfiller, config: ServeConfig = ServeConfig()) -> 
         prefix = _field(body, "input_prefix", (str,), required=True)
         suffix = _field(body, "input_suffix", (str,), "")
         prompt = _field(body, "prompt", (str,), "")  # llama.cpp: text right before the cursor, after input_prefix
-        request = fill_request(body, prefix + prompt, suffix, "n_predict")
+        request = await asyncio.to_thread(fill_request, body, prefix + prompt, suffix, "n_predict")
         request.n = 1
         filled = await run(request, http)
         choice = filled.choices[0]
