@@ -191,7 +191,7 @@ def demo(args: argparse.Namespace) -> int:
 def dashboard(args: argparse.Namespace) -> int:
     from shared_dlm import run_streamlit
 
-    run_streamlit(PAGE, args.port, args.headless)
+    run_streamlit(PAGE, args.port, args.headless, args.host)
     return 0
 
 
@@ -341,6 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     page = commands.add_parser("dashboard", help="start the infilling dashboard (streamlit run dashboards/code_app.py)")
     page.add_argument("--port", type=_positive, default=None, help="port to serve on (default: Streamlit's, 8501)")
     page.add_argument("--headless", action="store_true", help="do not open a browser")
+    page.add_argument("--host", default="127.0.0.1",
+                      help="address to bind (default 127.0.0.1, this machine only; 0.0.0.0 for every interface)")
     page.set_defaults(run=dashboard)
     return parser
 

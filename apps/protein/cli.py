@@ -614,6 +614,8 @@ def add_dashboard(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--port", type=int, help="port to serve on (default: Streamlit's, 8501)")
     parser.add_argument("--headless", action="store_true", help="do not open a browser")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (default 127.0.0.1, this machine only; 0.0.0.0 for every interface)")
     parser.set_defaults(run=run_dashboard)
 
 
@@ -621,7 +623,7 @@ def run_dashboard(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from shared_dlm import run_streamlit
 
     page = Path(__file__).resolve().parents[2] / "dashboards" / "protein_app.py"  # beside the apps package
-    run_streamlit(page, args.port, args.headless)
+    run_streamlit(page, args.port, args.headless, args.host)
     return 0
 
 
