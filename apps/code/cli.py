@@ -25,6 +25,7 @@ from apps.code.languages import LANGUAGES
 from shared_dlm import STRATEGIES, provenance
 
 DEFAULTS = InfillConfig()
+NO_PARSE = 1  # dlm-code infill's exit status when no candidate parses (2: bad input)
 PAGE = Path(__file__).resolve().parents[2] / "dashboards" / "code_app.py"  # the dashboard, beside the apps package
 
 
@@ -145,10 +146,14 @@ def fill_file(args: argparse.Namespace) -> int:
         except ValueError as error:
             raise ValueError(f"{error}; pass --language") from None
     candidates = infill(prefix, suffix, language, config=infill_config(args), model=args.model, device=args.device)
-    if args.json:
+    if args.json:  # every candidate carries its "parses"
         print(json.dumps({"candidates": _candidates_json(candidates)}, indent=2))
-    else:
-        sys.stdout.write(prefix + candidates[0].text + suffix)
+        return 0
+    sys.stdout.write(prefix + candidates[0].text + suffix)
+    if not candidates[0].parses:  # ranked parsing first: none of them parses
+        print(f"dlm-code infill: no candidate parses as {language}; the best by the model's score was printed "
+              "(exit status 1)", file=sys.stderr)  # fmt: skip
+        return NO_PARSE
     return 0
 
 
@@ -293,7 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--jobs", type=_positive, default=os.cpu_count() or 1, help="processes cutting the datasets")
     fit.set_defaults(run=train_model)
 
-    fill = commands.add_parser("infill", help="fill the <FILL> marker of a source file")
+    fill = commands.add_parser(
+        "infill", help="fill the <FILL> marker of a source file",
+        description="Print the file with its <FILL> replaced by the best candidate (or, with --json, every candidate "
+        "ranked, each with whether it parses). Exit status: 2 for bad input; without --json, 1 when no candidate "
+        "parses (the best by score is still printed, and stderr says so); otherwise 0.",
+    )  # fmt: skip
     fill.add_argument("path", type=Path, help="a source file holding exactly one <FILL>")
     fill.add_argument("--language", default=None, help="grammar name (default: guessed from the file extension)")
     _add_sampling(fill)

@@ -63,14 +63,35 @@ def test_infill_cache_flag_reaches_the_sampler(folder, source, capsys, monkeypat
 
 
 def test_infill_prints_the_file_with_the_best_candidate(folder, source, capsys):
-    assert main(["infill", str(source), "--model", str(folder), "--no-syntax-remask", *FAST]) == 0
-    printed = capsys.readouterr().out
-    assert printed.startswith("def mean(values):\n    return ") and printed.endswith("\n\n\nprint(mean([1, 2]))\n")
-    assert "<FILL>" not in printed
-    assert main(["infill", str(source), "--model", str(folder), "--block-length", "0", *FAST]) == 0
+    status = main(["infill", str(source), "--model", str(folder), "--no-syntax-remask", *FAST])
+    out, err = capsys.readouterr()
+    assert out.startswith("def mean(values):\n    return ") and out.endswith("\n\n\nprint(mean([1, 2]))\n")
+    assert "<FILL>" not in out
+    assert status in (0, 1) and (status == 1) == ("no candidate parses" in err)  # the tiny model is random
+    assert main(["infill", str(source), "--model", str(folder), "--block-length", "0", *FAST]) in (0, 1)
     with pytest.raises(SystemExit):
         main(["infill", str(source), "--model", str(folder), "--block-length", "-2"])
     assert "expected 0 or a positive integer, got -2" in capsys.readouterr().err
+
+
+def test_plain_infill_says_when_no_candidate_parses(tmp_path, capsys):
+    """A syntax error outside the hole: nothing the shipped model writes can make the file parse."""
+    path = tmp_path / "broken.py"
+    path.write_text("def mean(values):\n<FILL>\n\n\ndef f(:\n    pass\n")
+    assert main(["infill", str(path), *FAST]) == 1
+    out, err = capsys.readouterr()
+    assert out.startswith("def mean(values):\n") and out.endswith("\n\n\ndef f(:\n    pass\n")
+    assert err.strip() == "dlm-code infill: no candidate parses as python; the best by the model's score was printed (exit status 1)"
+
+
+def test_a_whole_line_fill_adds_no_blank_line(tmp_path, capsys):
+    """The file's own line break ends the hole's line: the fill brings none of its own."""
+    path = tmp_path / "stats.py"
+    path.write_text("def mean(values):\n    total = sum(values)\n<FILL>\n    return total / n\n")
+    assert main(["infill", str(path), *FAST]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == ["def mean(values):", "    total = sum(values)"] and lines[-1] == "    return total / n"
+    assert "" not in lines and lines[2].strip()
 
 
 @pytest.mark.parametrize(
