@@ -22,7 +22,7 @@ from pathlib import Path
 from apps.code import DEMO
 from apps.code.infill import DEFAULT_MODEL, InfillConfig
 from apps.code.languages import LANGUAGES
-from shared_dlm import STRATEGIES, provenance
+from shared_dlm import STRATEGIES, check_device, provenance
 
 DEFAULTS = InfillConfig()
 NO_PARSE = 1  # dlm-code infill's exit status when no candidate parses (2: bad input)
@@ -369,6 +369,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.command = shlex.join(["dlm-code", *argv])
     try:
+        if getattr(args, "device", None) is not None:  # before any model is loaded
+            args.device = str(check_device(args.device))
         return args.run(args)
     except (FileNotFoundError, FileExistsError, ValueError, *_load_errors()) as error:  # say what, not a traceback
         print(f"dlm-code {args.subcommand}: {error}", file=sys.stderr)

@@ -32,7 +32,7 @@ from apps.protein.fasta import FastaError, Record, read_fasta, write_fasta
 from apps.protein.go import TermError
 from apps.protein.properties import properties
 from apps.protein.tools import ToolError
-from shared_dlm import STRATEGIES, provenance, registered_names, resolve
+from shared_dlm import STRATEGIES, DeviceError, check_device, provenance, registered_names, resolve
 
 PEOPLE_ERRORS = (CorpusError, ToolError, DesignError, FastaError, TermError)
 DEMO = Path(__file__).parent / "examples" / "demo.json"
@@ -648,8 +648,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.command_line = shlex.join(["dlm-protein", *argv])  # as run, for the provenance of a figure
     try:
+        if getattr(args, "device", None) is not None:  # before any model is loaded
+            args.device = str(check_device(args.device))
         return args.run(args, argv)
-    except PEOPLE_ERRORS as error:
+    except (*PEOPLE_ERRORS, DeviceError) as error:
         print(f"dlm-protein {args.command}: error: {error}", file=sys.stderr)
         return 1
 

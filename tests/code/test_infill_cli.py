@@ -181,3 +181,14 @@ def test_eval_humaneval_sample_draws_across_problems(folder, capsys):
     assert report["tasks"] == 3 and report["selection"] == "a sample of 3 (seed 0)"
     with pytest.raises(SystemExit):
         main(["eval", "humaneval", "--sample", "3", "--limit", "3"])
+
+
+@pytest.mark.parametrize("device, message", [("banana", "unknown device 'banana'"), ("cuda:7", "device 'cuda:7'")])
+def test_a_bad_device_is_one_line_before_any_model_is_loaded(source, capsys, monkeypatch, device, message):
+    if device.startswith("cuda") and __import__("torch").cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    module = importlib.import_module("apps.code.infill")  # the module, not the function apps.code exports
+    monkeypatch.setattr(module, "load", lambda *a, **k: pytest.fail("a model was loaded"))
+    assert main(["infill", str(source), "--device", device]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
