@@ -11,7 +11,7 @@ import sys
 
 import torch
 
-from shared_dlm import provenance
+from shared_dlm import DeviceError, check_device, provenance
 
 
 def forward_command(args) -> None:
@@ -20,8 +20,6 @@ def forward_command(args) -> None:
     from bench.forward import bench_forward
     from shared_dlm import DenoiserConfig
 
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("dlm-bench: --device cuda was asked for but no CUDA device is visible")
     device = torch.device(args.device)
     dtype = {"bf16": torch.bfloat16, "fp32": torch.float32, "fp16": torch.float16}[args.dtype]
     config = DenoiserConfig(
@@ -88,8 +86,6 @@ def sample_command(args) -> None:
     from bench.forward import device_name
     from bench.sample import MODES, Settings, bench_sample
 
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("dlm-bench: --device cuda was asked for but no CUDA device is visible")
     for name in ("num_inputs", "num", "refresh_every", "block_length", "tokens_per_step"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise SystemExit(f"dlm-bench sample: --{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
@@ -187,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     fwd.set_defaults(run=forward_command)
     smp = sub.add_parser("sample", help="sampler tokens/s: one token per step, parallel, parallel with cached context")
     smp.add_argument("--task", choices=["code", "protein"], required=True)
-    smp.add_argument("--device", choices=["cpu", "cuda"], default="cuda" if torch.cuda.is_available() else "cpu")
+    smp.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     smp.add_argument("--model", default=None, help="model folder or registered name (default: code-default / protein-default)")
     smp.add_argument("--scorer", default="protein-scorer-default", help="protein: ESM-2 scorer folder or name, or none")
     smp.add_argument("--num-inputs", type=int, default=None, help="HumanEval tasks (default 20) or protein seeds (default 4)")
@@ -228,6 +224,11 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     args.command_line = shlex.join(["dlm-bench", *argv])  # as run, for the provenance of a figure
+    if getattr(args, "device", None) is not None:  # before any model is loaded
+        try:
+            args.device = str(check_device(args.device))
+        except DeviceError as error:
+            raise SystemExit(f"dlm-bench {args.command}: {error}") from None
     args.run(args)
 
 

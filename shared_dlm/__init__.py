@@ -5,6 +5,7 @@ Apps and dashboards import from here only: these names are the core's public int
 
 from shared_dlm.adapters import MaskedLMAdapter
 from shared_dlm.canvas import Canvas, CanvasError, Remasker
+from shared_dlm.device import DeviceError, check_device
 from shared_dlm.launch import run_streamlit, streamlit_command
 from shared_dlm.loading import (
     CheckpointError,
@@ -81,6 +82,7 @@ __all__ = [
     "Confidence",
     "CosineSchedule",
     "Denoiser",
+    "DeviceError",
     "DenoiserConfig",
     "Elbo",
     "Factor",
@@ -108,6 +110,7 @@ __all__ = [
     "Trainer",
     "build_from_config",
     "char_tokenizer",
+    "check_device",
     "copy_state_strict",
     "diffusion_loss",
     "generate",

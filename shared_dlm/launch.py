@@ -9,9 +9,14 @@ import sys
 from pathlib import Path
 
 
-def streamlit_command(page: str | Path, port: int | None = None, headless: bool = False) -> list[str]:
-    """The ``streamlit run`` command line for the page file ``page``; usage statistics are never sent."""
+LOOPBACK = "127.0.0.1"
+
+
+def streamlit_command(page: str | Path, port: int | None = None, headless: bool = False, host: str = LOOPBACK) -> list[str]:
+    """The ``streamlit run`` command line for the page file ``page``, bound to ``host`` (this machine only,
+    unless told otherwise: Streamlit's own default is every interface); usage statistics are never sent."""
     line = [sys.executable, "-m", "streamlit", "run", str(page), "--browser.gatherUsageStats", "false"]
+    line += ["--server.address", host]
     if port is not None:
         line += ["--server.port", str(port)]
     if headless:
@@ -19,9 +24,9 @@ def streamlit_command(page: str | Path, port: int | None = None, headless: bool 
     return line
 
 
-def run_streamlit(page: str | Path, port: int | None = None, headless: bool = False) -> None:
+def run_streamlit(page: str | Path, port: int | None = None, headless: bool = False, host: str = LOOPBACK) -> None:
     """Become the Streamlit server of ``page`` (exec: stopping this process stops the server)."""
     if not Path(page).is_file():
         raise FileNotFoundError(f"no dashboard page at {page}: is the dashboards package installed beside the apps?")
-    line = streamlit_command(page, port, headless)
+    line = streamlit_command(page, port, headless, host)
     os.execv(line[0], line)

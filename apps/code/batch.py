@@ -69,10 +69,19 @@ class Planned:
     rows: slice = field(default_factory=lambda: slice(0, 0))  # its rows of the batch, set when stacked
 
 
+GUESS_CHARS = 2048  # the text on each side of the hole that guess_language reads
+
+
 def guess_language(prefix: str, suffix: str) -> str:
     """The grammar under which the code around the hole has the fewest syntax errors (hole left empty);
-    ties go to the order of ``GRAMMARS`` (Python first)."""
-    source = (prefix + suffix).encode()
+    ties go to the order of ``GRAMMARS`` (Python first). Only the ``GUESS_CHARS`` characters on each side of
+    the hole are read, so the guess costs the same for any file (a server must not parse a megabyte six times)."""
+    before, after = prefix[-GUESS_CHARS:], suffix[:GUESS_CHARS]
+    if len(prefix) > GUESS_CHARS and "\n" in before:  # start and end on whole lines, not inside a token
+        before = before[before.index("\n") + 1 :]
+    if len(suffix) > GUESS_CHARS and "\n" in after:
+        after = after[: after.rindex("\n") + 1]
+    source = (before + after).encode()
     return min(GRAMMARS, key=lambda name: len(find_errors(source, name)))
 
 

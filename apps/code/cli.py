@@ -22,9 +22,10 @@ from pathlib import Path
 from apps.code import DEMO
 from apps.code.infill import DEFAULT_MODEL, InfillConfig
 from apps.code.languages import LANGUAGES
-from shared_dlm import STRATEGIES, provenance
+from shared_dlm import STRATEGIES, check_device, provenance
 
 DEFAULTS = InfillConfig()
+NO_PARSE = 1  # dlm-code infill's exit status when no candidate parses (2: bad input)
 PAGE = Path(__file__).resolve().parents[2] / "dashboards" / "code_app.py"  # the dashboard, beside the apps package
 
 
@@ -145,10 +146,14 @@ def fill_file(args: argparse.Namespace) -> int:
         except ValueError as error:
             raise ValueError(f"{error}; pass --language") from None
     candidates = infill(prefix, suffix, language, config=infill_config(args), model=args.model, device=args.device)
-    if args.json:
+    if args.json:  # every candidate carries its "parses"
         print(json.dumps({"candidates": _candidates_json(candidates)}, indent=2))
-    else:
-        sys.stdout.write(prefix + candidates[0].text + suffix)
+        return 0
+    sys.stdout.write(prefix + candidates[0].text + suffix)
+    if not candidates[0].parses:  # ranked parsing first: none of them parses
+        print(f"dlm-code infill: no candidate parses as {language}; the best by the model's score was printed "
+              "(exit status 1)", file=sys.stderr)  # fmt: skip
+        return NO_PARSE
     return 0
 
 
@@ -191,7 +196,7 @@ def demo(args: argparse.Namespace) -> int:
 def dashboard(args: argparse.Namespace) -> int:
     from shared_dlm import run_streamlit
 
-    run_streamlit(PAGE, args.port, args.headless)
+    run_streamlit(PAGE, args.port, args.headless, args.host)
     return 0
 
 
@@ -293,7 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--jobs", type=_positive, default=os.cpu_count() or 1, help="processes cutting the datasets")
     fit.set_defaults(run=train_model)
 
-    fill = commands.add_parser("infill", help="fill the <FILL> marker of a source file")
+    fill = commands.add_parser(
+        "infill", help="fill the <FILL> marker of a source file",
+        description="Print the file with its <FILL> replaced by the best candidate (or, with --json, every candidate "
+        "ranked, each with whether it parses). Exit status: 2 for bad input; without --json, 1 when no candidate "
+        "parses (the best by score is still printed, and stderr says so); otherwise 0.",
+    )  # fmt: skip
     fill.add_argument("path", type=Path, help="a source file holding exactly one <FILL>")
     fill.add_argument("--language", default=None, help="grammar name (default: guessed from the file extension)")
     _add_sampling(fill)
@@ -341,6 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     page = commands.add_parser("dashboard", help="start the infilling dashboard (streamlit run dashboards/code_app.py)")
     page.add_argument("--port", type=_positive, default=None, help="port to serve on (default: Streamlit's, 8501)")
     page.add_argument("--headless", action="store_true", help="do not open a browser")
+    page.add_argument("--host", default="127.0.0.1",
+                      help="address to bind (default 127.0.0.1, this machine only; 0.0.0.0 for every interface)")
     page.set_defaults(run=dashboard)
     return parser
 
@@ -357,6 +369,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.command = shlex.join(["dlm-code", *argv])
     try:
+        if getattr(args, "device", None) is not None:  # before any model is loaded
+            args.device = str(check_device(args.device))
         return args.run(args)
     except (FileNotFoundError, FileExistsError, ValueError, *_load_errors()) as error:  # say what, not a traceback
         print(f"dlm-code {args.subcommand}: {error}", file=sys.stderr)

@@ -438,6 +438,8 @@ def ranked_candidates(
         text = tokenizer.decode(tokens[:end], skip_special_tokens=True)
         if text.startswith(whitespace):  # always, with a byte-level tokenizer (heal_whitespace checks it splits so)
             text = text[len(whitespace) :]
+        if suffix.startswith(("\n", "\r\n")):  # the file's own line break ends the fill: add no blank line
+            text = text.rstrip()
         score = float(out.logp[row, made.hole][lead:end].mean()) if end > lead else math.nan
         candidates.append(Candidate(text, parses(prefix + text + suffix, language), score, end, n, lead))
     return sorted(candidates, key=candidate_rank, reverse=True)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import time
 import uuid
@@ -35,7 +36,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from apps.code.batch import (
     BatchInfiller,
@@ -48,6 +49,7 @@ from apps.code.batch import (
 from apps.code.grammars import GRAMMARS
 
 MAX_BODY_BYTES = 1 << 20  # 1 MiB of JSON at most
+LOG = logging.getLogger("uvicorn.error")  # uvicorn's own server log, so lines land where its others do
 
 
 class ApiError(Exception):
@@ -121,10 +123,12 @@ class InfillService:
             await asyncio.gather(self.worker, return_exceptions=True)
         self.executor.shutdown(wait=True)
 
-    def submit(self, request: FillRequest) -> _Job:
+    async def submit(self, request: FillRequest) -> _Job:
         if not self.accepting or self.queue is None:
             raise ApiError(503, "the server is shutting down", "server_error", code="shutting_down")
-        plan = self.infiller.check(request)  # bad input fails here, before it takes a place
+        # bad input fails here, before it takes a place; tokenizing and laying out the prompt take time in
+        # proportion to it, so they run in a thread and the event loop keeps answering other clients
+        plan = await asyncio.to_thread(self.infiller.check, request)
         job = _Job(plan, asyncio.get_running_loop().create_future())
         try:
             self.queue.put_nowait(job)
@@ -168,6 +172,10 @@ class InfillService:
                     self.queue.task_done()
 
 
+class ClientGone(Exception):
+    """The client disconnected while its request waited."""
+
+
 async def _wait(job: _Job, request: Request) -> Filled:
     """The job's result; if the client disconnects first, the job is cancelled (the worker skips it)."""
     while True:
@@ -176,7 +184,7 @@ async def _wait(job: _Job, request: Request) -> Filled:
             return job.future.result()
         if await request.is_disconnected():
             job.future.cancel()
-            raise asyncio.CancelledError
+            raise ClientGone
 
 
 async def _body(request: Request) -> dict:
@@ -275,9 +283,16 @@ def create_app(infiller: BatchInfiller, config: ServeConfig = ServeConfig()) -> 
             raise ApiError(400, f"n must be at most 16, got {request.n}", param="n")
         return request
 
+    @app.exception_handler(ClientGone)
+    async def client_gone(request: Request, error: ClientGone):
+        # one line at info level: a client that gives up is not a fault of the server (no traceback in the log)
+        LOG.info("client %s disconnected from %s before its answer; its request was dropped",
+                 request.client.host if request.client else "?", request.url.path)  # fmt: skip
+        return Response(status_code=499)  # nginx's "client closed request"; nobody is there to read it
+
     async def run(request: FillRequest, http: Request) -> Filled:
         try:
-            job = service.submit(request)
+            job = await service.submit(request)
         except RequestError as error:
             raise ApiError(400, str(error), param=error.param, code=error.code) from None
         except ValueError as error:
@@ -299,7 +314,8 @@ def create_app(infiller: BatchInfiller, config: ServeConfig = ServeConfig()) -> 
         suffix = _field(body, "suffix", (str,), "")
         if _field(body, "stream", (bool,), False):
             raise ApiError(400, "streaming is not supported: a diffusion model fills the whole hole at once", param="stream")
-        filled = await run(fill_request(body, prompt, suffix, "max_tokens"), http)
+        # reading the request (the language guess parses the code near the hole) runs off the event loop
+        filled = await run(await asyncio.to_thread(fill_request, body, prompt, suffix, "max_tokens"), http)
         completion = sum(c.tokens for c in filled.choices)
         return {
             "id": f"cmpl-{uuid.uuid4().hex[:24]}",
@@ -320,7 +336,7 @@ def create_app(infiller: BatchInfiller, config: ServeConfig = ServeConfig()) -> 
         prefix = _field(body, "input_prefix", (str,), required=True)
         suffix = _field(body, "input_suffix", (str,), "")
         prompt = _field(body, "prompt", (str,), "")  # llama.cpp: text right before the cursor, after input_prefix
-        request = fill_request(body, prefix + prompt, suffix, "n_predict")
+        request = await asyncio.to_thread(fill_request, body, prefix + prompt, suffix, "n_predict")
         request.n = 1
         filled = await run(request, http)
         choice = filled.choices[0]

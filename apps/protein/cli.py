@@ -35,7 +35,7 @@ from apps.protein.fasta import FastaError, design_record, read_fasta, write_fast
 from apps.protein.go import TermError
 from apps.protein.properties import properties
 from apps.protein.tools import ToolError
-from shared_dlm import STRATEGIES, provenance, registered_names
+from shared_dlm import STRATEGIES, DeviceError, check_device, provenance, registered_names
 
 PEOPLE_ERRORS = (CorpusError, ToolError, DesignError, FastaError, TermError)
 
@@ -609,6 +609,8 @@ def add_dashboard(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--port", type=int, help="port to serve on (default: Streamlit's, 8501)")
     parser.add_argument("--headless", action="store_true", help="do not open a browser")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (default 127.0.0.1, this machine only; 0.0.0.0 for every interface)")
     parser.set_defaults(run=run_dashboard)
 
 
@@ -616,7 +618,7 @@ def run_dashboard(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from shared_dlm import run_streamlit
 
     page = Path(__file__).resolve().parents[2] / "dashboards" / "protein_app.py"  # beside the apps package
-    run_streamlit(page, args.port, args.headless)
+    run_streamlit(page, args.port, args.headless, args.host)
     return 0
 
 
@@ -641,8 +643,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.command_line = shlex.join(["dlm-protein", *argv])  # as run, for the provenance of a figure
     try:
+        if getattr(args, "device", None) is not None:  # before any model is loaded
+            args.device = str(check_device(args.device))
         return args.run(args, argv)
-    except PEOPLE_ERRORS as error:
+    except (*PEOPLE_ERRORS, DeviceError) as error:
         print(f"dlm-protein {args.command}: error: {error}", file=sys.stderr)
         return 1
 

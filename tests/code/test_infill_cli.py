@@ -63,14 +63,35 @@ def test_infill_cache_flag_reaches_the_sampler(folder, source, capsys, monkeypat
 
 
 def test_infill_prints_the_file_with_the_best_candidate(folder, source, capsys):
-    assert main(["infill", str(source), "--model", str(folder), "--no-syntax-remask", *FAST]) == 0
-    printed = capsys.readouterr().out
-    assert printed.startswith("def mean(values):\n    return ") and printed.endswith("\n\n\nprint(mean([1, 2]))\n")
-    assert "<FILL>" not in printed
-    assert main(["infill", str(source), "--model", str(folder), "--block-length", "0", *FAST]) == 0
+    status = main(["infill", str(source), "--model", str(folder), "--no-syntax-remask", *FAST])
+    out, err = capsys.readouterr()
+    assert out.startswith("def mean(values):\n    return ") and out.endswith("\n\n\nprint(mean([1, 2]))\n")
+    assert "<FILL>" not in out
+    assert status in (0, 1) and (status == 1) == ("no candidate parses" in err)  # the tiny model is random
+    assert main(["infill", str(source), "--model", str(folder), "--block-length", "0", *FAST]) in (0, 1)
     with pytest.raises(SystemExit):
         main(["infill", str(source), "--model", str(folder), "--block-length", "-2"])
     assert "expected 0 or a positive integer, got -2" in capsys.readouterr().err
+
+
+def test_plain_infill_says_when_no_candidate_parses(tmp_path, capsys):
+    """A syntax error outside the hole: nothing the shipped model writes can make the file parse."""
+    path = tmp_path / "broken.py"
+    path.write_text("def mean(values):\n<FILL>\n\n\ndef f(:\n    pass\n")
+    assert main(["infill", str(path), *FAST]) == 1
+    out, err = capsys.readouterr()
+    assert out.startswith("def mean(values):\n") and out.endswith("\n\n\ndef f(:\n    pass\n")
+    assert err.strip() == "dlm-code infill: no candidate parses as python; the best by the model's score was printed (exit status 1)"
+
+
+def test_a_whole_line_fill_adds_no_blank_line(tmp_path, capsys):
+    """The file's own line break ends the hole's line: the fill brings none of its own."""
+    path = tmp_path / "stats.py"
+    path.write_text("def mean(values):\n    total = sum(values)\n<FILL>\n    return total / n\n")
+    assert main(["infill", str(path), *FAST]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == ["def mean(values):", "    total = sum(values)"] and lines[-1] == "    return total / n"
+    assert "" not in lines and lines[2].strip()
 
 
 @pytest.mark.parametrize(
@@ -160,3 +181,14 @@ def test_eval_humaneval_sample_draws_across_problems(folder, capsys):
     assert report["tasks"] == 3 and report["selection"] == "a sample of 3 (seed 0)"
     with pytest.raises(SystemExit):
         main(["eval", "humaneval", "--sample", "3", "--limit", "3"])
+
+
+@pytest.mark.parametrize("device, message", [("banana", "unknown device 'banana'"), ("cuda:7", "device 'cuda:7'")])
+def test_a_bad_device_is_one_line_before_any_model_is_loaded(source, capsys, monkeypatch, device, message):
+    if device.startswith("cuda") and __import__("torch").cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    module = importlib.import_module("apps.code.infill")  # the module, not the function apps.code exports
+    monkeypatch.setattr(module, "load", lambda *a, **k: pytest.fail("a model was loaded"))
+    assert main(["infill", str(source), "--device", device]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1

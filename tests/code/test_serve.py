@@ -3,6 +3,7 @@ bad input in OpenAI's error shape, a full queue, a client that goes away, and SI
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -191,6 +192,43 @@ def test_a_client_that_disconnects_frees_its_place(tiny):
         assert stats.skipped_disconnected == 1 and stats.requests == 1
 
 
+def test_a_disconnect_is_one_info_line_not_a_traceback(tiny, caplog):
+    app = create_app(Slow(tiny, 0.5), ServeConfig(model_name="tiny", max_wait_ms=0))
+    with Running(app) as server:
+        log = logging.getLogger("uvicorn.error")  # uvicorn's log does not propagate to the root logger
+        caplog.set_level(logging.INFO, logger="uvicorn.error")  # after Running, which sets uvicorn's level
+        log.addHandler(caplog.handler)
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{server.url}/v1/completions", json={"model": "tiny", "prompt": "b = ", "max_tokens": 8}, timeout=0.2)
+        time.sleep(1.0)  # the server notices the client has gone
+        log.removeHandler(caplog.handler)
+    gone = [r for r in caplog.records if "disconnected" in r.getMessage()]
+    assert len(gone) == 1 and gone[0].levelno == logging.INFO
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+def test_a_huge_prompt_does_not_stall_other_clients(tiny):
+    """900 KB of notes without a language (no grammar parses them: every one recovers from errors all the way
+    through, 19 s in all): refused as too long, and /health answers meanwhile within 100 ms."""
+    app = create_app(tiny, ServeConfig(model_name="tiny"))
+    prompt = ("Notes: the model fills a hole (see docs/results.md) and returns {x: [1, 2]}; it's fine.\n" * 11_000)[:900_000]
+    answers, latencies = [], []
+    with Running(app) as server:
+        body = {"model": "tiny", "prompt": prompt, "max_tokens": 8}
+        big = threading.Thread(target=lambda: answers.append(httpx.post(f"{server.url}/v1/completions", json=body, timeout=120)))
+        with httpx.Client(timeout=5) as probe:  # one connection: a new client costs tens of ms itself
+            assert probe.get(f"{server.url}/health").status_code == 200
+            big.start()
+            while big.is_alive():
+                start = time.monotonic()
+                assert probe.get(f"{server.url}/health").status_code == 200
+                latencies.append(time.monotonic() - start)
+                time.sleep(0.005)
+        big.join()
+    assert answers[0].status_code == 400 and answers[0].json()["error"]["code"] == "context_length_exceeded"
+    assert latencies and max(latencies) < 0.1, latencies
+
+
 def test_sigterm_finishes_the_request_in_flight_and_exits_cleanly(tmp_path):
     port = free_port()
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -227,6 +265,12 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_cleanly(tmp_path):
 def test_the_language_is_guessed_from_the_code():
     assert guess_language("def f(x):\n    return ", "\n") == "python"
     assert guess_language("fn main() {\n    let x = ", ";\n}\n") == "rust"
+
+
+def test_the_guess_reads_only_the_code_near_the_hole():
+    far = "fn main() {\n    let x = 1;\n}\n" * 2000  # Rust far from the hole, Python around it
+    near = "def f(x):\n    y = [x, x + 1]\n    return y\n\n\n" * 80 + "def g(x):\n    return "
+    assert guess_language(far + near, "\n") == "python"
 
 
 def test_serve_refuses_a_negative_wait(capsys):

@@ -16,15 +16,19 @@ from shared_dlm import streamlit_command
 def test_command_runs_the_page_file_with_this_python():
     line = streamlit_command("/some/protein_app.py", port=8600, headless=True)
     assert line[:5] == [sys.executable, "-m", "streamlit", "run", "/some/protein_app.py"]
-    assert " ".join(line[5:]) == "--browser.gatherUsageStats false --server.port 8600 --server.headless true"
-    assert streamlit_command("code_app.py")[5:] == ["--browser.gatherUsageStats", "false"]
+    assert " ".join(line[5:]) == (
+        "--browser.gatherUsageStats false --server.address 127.0.0.1 --server.port 8600 --server.headless true"
+    )
+    assert streamlit_command("code_app.py")[5:] == ["--browser.gatherUsageStats", "false", "--server.address", "127.0.0.1"]
+    assert streamlit_command("code_app.py", host="0.0.0.0")[-1] == "0.0.0.0"
 
 
 @pytest.mark.parametrize(
     "main, page, argv, settings",
     [
-        (code_main, "code_app.py", ["dashboard", "--port", "8600", "--headless"], (8600, True)),
-        (protein_main, "protein_app.py", ["dashboard"], (None, False)),
+        (code_main, "code_app.py", ["dashboard", "--port", "8600", "--headless"], (8600, True, "127.0.0.1")),
+        (protein_main, "protein_app.py", ["dashboard"], (None, False, "127.0.0.1")),
+        (protein_main, "protein_app.py", ["dashboard", "--host", "0.0.0.0"], (None, False, "0.0.0.0")),
     ],
 )
 def test_both_clis_start_their_page_by_its_file(monkeypatch, main, page, argv, settings):

@@ -69,6 +69,7 @@ def test_design_cache_flag_reaches_the_sampler(capsys, models, monkeypatch):
         (["--length", "10", "--motif", "3:HEZXH"], "residue 'Z' at motif position 3"),
         (["--length", "0"], "length must be at least 1"),
         (["--length", str(MAX_RESIDUES + 1)], f"between 1 and {MAX_RESIDUES} residues"),
+        (["--length", "10", "--device", "banana"], "unknown device 'banana'"),
     ],
 )
 def test_design_errors_leave_no_file(tmp_path, capsys, generator_dir, argv, message):
