@@ -20,6 +20,10 @@ if SHIPPED_SCORER.is_dir():
 if SHIPPED_GO_GENERATOR.is_dir():
     register_pretrained("protein-go", SHIPPED_GO_GENERATOR)
 
+from apps.protein.antibody.models import register as register_antibody_models  # noqa: E402
+
+register_antibody_models()  # "antiberty", "sapiens-vh", "sapiens-vl"
+
 from apps.protein.design import Design, design  # noqa: E402  (after the registrations its defaults need)
 
 __all__ = ["Design", "SHIPPED_GENERATOR", "SHIPPED_GO_GENERATOR", "SHIPPED_SCORER", "design"]
