@@ -15,6 +15,10 @@ from transformers import AutoModelForMaskedLM, PreTrainedModel
 
 from shared_dlm.model import TokenSpec
 
+# Models whose learned positions start after the padding index, so that max_position_embeddings holds
+# pad_token_id + 1 rows no token of a sequence uses (RoBERTa and its descendants).
+OFFSET_POSITIONS = ("roberta", "xlm-roberta", "camembert")
+
 
 class MaskedLMAdapter(nn.Module):
     """Wraps a masked LM so that it maps ids (B, L) to logits (B, L, V); it takes no time input."""
@@ -26,6 +30,8 @@ class MaskedLMAdapter(nn.Module):
             max_len = getattr(config, "max_position_embeddings", None)
             if max_len is None:
                 raise ValueError(f"{type(config).__name__} has no max_position_embeddings: pass max_len")
+            if config.model_type in OFFSET_POSITIONS:  # positions count from pad_token_id + 1 (fairseq's rule)
+                max_len -= config.pad_token_id + 1
         self.mlm = mlm
         self.spec = TokenSpec(config.vocab_size, mask_id, pad_id, max_len)
 

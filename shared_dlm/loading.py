@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import torch
 from huggingface_hub.errors import StrictDataclassError
@@ -23,6 +23,7 @@ from shared_dlm.model import Denoiser, DenoiserConfig
 
 WEIGHTS = "model.safetensors"
 _REGISTRY: dict[str, Path] = {}
+_LOADERS: dict[str, Callable[..., "Loaded"]] = {}
 
 
 class CheckpointError(RuntimeError):
@@ -34,8 +35,14 @@ def register_pretrained(name: str, folder: str | Path) -> None:
     _REGISTRY[name] = Path(folder)
 
 
+def register_loader(name: str, loader: Callable[..., "Loaded"]) -> None:
+    """Make `load(name)` call `loader(device=..., dtype=...)`: for a pretrained model whose files are not a
+    model folder of their own (weights inside an installed package, say), as fair-esm's `esm.pretrained` does."""
+    _LOADERS[name] = loader
+
+
 def registered_names() -> list[str]:
-    return sorted(_REGISTRY)
+    return sorted({*_REGISTRY, *_LOADERS})
 
 
 def resolve(name_or_path: str | Path) -> Path:
@@ -115,6 +122,10 @@ def load(
     dtype: torch.dtype | None = None,
 ) -> Loaded:
     """Load a denoiser (ours, or any masked LM through the adapter) and its tokenizer, in eval mode."""
+    if str(name_or_path) in _LOADERS:
+        loaded = _LOADERS[str(name_or_path)](device=device, dtype=dtype)
+        loaded.model.eval()
+        return loaded
     folder = resolve(name_or_path)
     config_file = folder / "config.json"
     if not config_file.is_file():

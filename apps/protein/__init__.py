@@ -3,13 +3,15 @@
 ``apps.protein.design(length, motifs, DesignConfig(num=...), generator=..., scorer=...)`` returns ranked designs
 (see ``apps.protein.design``'s module). The shipped default generator, ``models/generator/``, is registered as
 ``"protein-default"``; the default ESM-2 scorer, ``models/scorer/``, as ``"protein-scorer-default"``; the
-GO-conditioned generator, ``models/go/``, as ``"protein-go"`` (the names resolve when a model is loaded, so the
+GO-conditioned generator, ``models/go/``, as ``"protein-go"``; the antibody language models as ``"antiberty"``,
+``"sapiens-vh"`` and ``"sapiens-vl"`` (``apps.protein.antibody``) (the names resolve when a model is loaded, so the
 registrations may follow the imports).
 """
 
 from pathlib import Path
 
 from apps.protein.alphabet import STANDARD_RESIDUES
+from apps.protein.antibody.models import register as register_antibody_models
 from apps.protein.design import (
     DEFAULT_GO_MODEL,
     DEFAULT_MODEL,
@@ -45,6 +47,8 @@ if SHIPPED_SCORER.is_dir():
     register_pretrained("protein-scorer-default", SHIPPED_SCORER)
 if SHIPPED_GO_GENERATOR.is_dir():
     register_pretrained("protein-go", SHIPPED_GO_GENERATOR)
+
+register_antibody_models()  # "antiberty", "sapiens-vh", "sapiens-vl"
 
 __all__ = [
     "DEFAULT_GO_MODEL",
