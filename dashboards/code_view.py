@@ -137,8 +137,9 @@ def replay(records: Sequence[StepRecord], candidate: Candidate, tokenizer) -> Re
         tokens = final.ids[b, positions].tolist()
         length = tokens.index(eoi) if eoi in tokens else len(tokens)
         text = tokenizer.decode(tokens[:length], skip_special_tokens=True)
-        healed, rest = text[: len(text) - len(candidate.text)], text[len(text) - len(candidate.text) :]
-        if length != candidate.length or rest != candidate.text or healed.strip():
+        # the candidate is the row's text less whitespace at its ends: healed from the prefix before it, and
+        # trailing whitespace where the suffix starts a new line
+        if length != candidate.length or text.strip() != candidate.text.strip():
             continue
         score = float(final.logp[b, positions[lead:length]].mean()) if length > lead else math.nan
         gap = 0.0 if math.isnan(score) and math.isnan(candidate.score) else abs(score - candidate.score)
