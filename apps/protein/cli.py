@@ -264,13 +264,15 @@ def run_design(args: argparse.Namespace, argv: Sequence[str]) -> int:
 def run_sharded(args: argparse.Namespace, config: DesignConfig, reference: list[str] | None) -> int:
     """``design --out FOLDER``: the designs in resumable shards, this process's share of them (shards.py)."""
     from apps.protein.design import load_generator, pick_generator
-    from apps.protein.shards import DEFAULT_SHARD_SIZE, Process, run_request, run_shards
+    from apps.protein.shards import DEFAULT_SHARD_SIZE, Process, check_folder, run_record, run_request, run_shards
 
     process = Process.from_environment()
     device = args.device
     if device == "cuda" and process.world > 1:
         device = f"cuda:{process.local_rank}"
     request = run_request(args.length, args.motif, config, args.model, args.scorer, args.reference)
+    shard_size = args.shard_size or DEFAULT_SHARD_SIZE
+    check_folder(args.out, run_record(request, config, shard_size))  # another run or a damaged run.json: said now
     generator = load_generator(pick_generator(args.model, config.go), device)  # loaded once for every shard of this process
     scorer = load_scorer(args.scorer, device, reference)
 
@@ -279,12 +281,14 @@ def run_sharded(args: argparse.Namespace, config: DesignConfig, reference: list[
 
     start = time.monotonic()
     summary = run_shards(
-        args.out, config, args.shard_size or DEFAULT_SHARD_SIZE, request, make, process,
+        args.out, config, shard_size, request, make, process,
         log=lambda message: print(message, file=sys.stderr),
     )  # fmt: skip
     print(
-        f"process {process.rank} of {process.world}: {summary['made']} shards written, {summary['skipped_complete']} "
-        f"already complete, of its {summary['mine']} ({summary['shards']} in the run) in {time.monotonic() - start:.1f} s",
+        f"process {process.rank} of {process.world}: {summary['made']} shards written"
+        + (f" ({summary['redone']} of them damaged ones made again)" if summary["redone"] else "")
+        + f", {summary['skipped_complete']} already complete, of its {summary['mine']} ({summary['shards']} in the run)"
+        f" in {time.monotonic() - start:.1f} s",
         file=sys.stderr,
     )
     return 0
