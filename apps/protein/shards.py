@@ -203,6 +203,8 @@ def write_shard(folder: Path, shard: int, first: int, designs: list[Design], see
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    for stray in folder.glob(f".{name}.*.tmp"):  # a killed writer's: one process makes a shard, so none is live
+        stray.unlink(missing_ok=True)
 
 
 def run_shards(
