@@ -223,7 +223,7 @@ def add_design(subparsers: argparse._SubParsersAction) -> None:
         "--out", type=Path,
         help="a .fasta/.fa/.faa file to write, ranked (whole or not at all); or a folder, named without a suffix, for "
         "a large run in shards (FASTA + JSON lines each; resumable, damaged shards made again; split between the "
-        "processes of `accelerate launch`). Any other name (designs.txt) is refused. Checked before any design",
+        "processes of `accelerate launch`). Any other name (designs.txt) is refused; checked before any design is made",
     )  # fmt: skip
     parser.add_argument("--shard-size", type=int, default=None, help="designs per shard when --out is a folder (default 1000)")
     parser.add_argument("--json", action="store_true", help="print the designs as a JSON list")
