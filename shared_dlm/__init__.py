@@ -18,6 +18,7 @@ from shared_dlm.loading import (
     resolve,
 )
 from shared_dlm.model import Denoiser, DenoiserConfig, KVCache, SupportsDenoise, TokenSpec
+from shared_dlm.paths import OutputError, check_output
 from shared_dlm.process import Elbo, diffusion_loss, mask_tokens, masked_nll, sample_times
 from shared_dlm.provenance import provenance, weights_sha256
 from shared_dlm.sampling import (
@@ -93,6 +94,7 @@ __all__ = [
     "LogLinearSchedule",
     "Loaded",
     "MaskedLMAdapter",
+    "OutputError",
     "PolynomialSchedule",
     "ReMDM",
     "Remasker",
@@ -112,6 +114,7 @@ __all__ = [
     "build_from_config",
     "char_tokenizer",
     "check_device",
+    "check_output",
     "copy_state_strict",
     "diffusion_loss",
     "generate",

@@ -22,7 +22,7 @@ from pathlib import Path
 from apps.code import DEMO
 from apps.code.infill import DEFAULT_MODEL, InfillConfig
 from apps.code.languages import LANGUAGES
-from shared_dlm import STRATEGIES, check_device, provenance
+from shared_dlm import STRATEGIES, check_device, check_output, provenance
 
 DEFAULTS = InfillConfig()
 NO_PARSE = 1  # dlm-code infill's exit status when no candidate parses (2: bad input)
@@ -371,6 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if getattr(args, "device", None) is not None:  # before any model is loaded
             args.device = str(check_device(args.device))
+        if getattr(args, "out", None) is not None:  # every --out is a folder (corpus, tokenizer, train): before any work
+            check_output(args.out, "folder")
         return args.run(args)
     except (FileNotFoundError, FileExistsError, ValueError, *_load_errors()) as error:  # say what, not a traceback
         print(f"dlm-code {args.subcommand}: {error}", file=sys.stderr)

@@ -35,9 +35,9 @@ from apps.protein.fasta import FastaError, design_record, read_fasta, write_fast
 from apps.protein.go import TermError
 from apps.protein.properties import properties
 from apps.protein.tools import ToolError
-from shared_dlm import STRATEGIES, DeviceError, check_device, provenance, registered_names
+from shared_dlm import STRATEGIES, DeviceError, OutputError, check_device, check_output, provenance, registered_names
 
-PEOPLE_ERRORS = (CorpusError, ToolError, DesignError, FastaError, TermError)
+PEOPLE_ERRORS = (CorpusError, ToolError, DesignError, FastaError, TermError, OutputError)
 
 
 def add_corpus(subparsers: argparse._SubParsersAction) -> None:
@@ -221,8 +221,9 @@ def add_design(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--num", type=int, default=16, help="designs to make")
     parser.add_argument(
         "--out", type=Path,
-        help="a .fasta/.fa/.faa file to write, ranked (whole or not at all); or a folder for a large run in shards "
-        "(FASTA + JSON lines each; resumable; split between the processes of `accelerate launch`)",
+        help="a .fasta/.fa/.faa file to write, ranked (whole or not at all); or a folder, named without a suffix, for "
+        "a large run in shards (FASTA + JSON lines each; resumable, damaged shards made again; split between the "
+        "processes of `accelerate launch`). Any other name (designs.txt) is refused; checked before any design is made",
     )  # fmt: skip
     parser.add_argument("--shard-size", type=int, default=None, help="designs per shard when --out is a folder (default 1000)")
     parser.add_argument("--json", action="store_true", help="print the designs as a JSON list")
@@ -235,10 +236,23 @@ def add_design(subparsers: argparse._SubParsersAction) -> None:
 FASTA_SUFFIXES = (".fasta", ".fa", ".faa")
 
 
+def output_kind(out: Path) -> str:
+    """What ``design --out`` writes: one FASTA file for a FASTA name, a folder of shards for a name without a
+    suffix; any other name is refused rather than guessed at."""
+    if out.suffix.lower() in FASTA_SUFFIXES:
+        return "file"
+    if out.suffix:
+        raise DesignError(f"--out {out}: neither a FASTA file nor a folder of shards: use a name ending in "
+                          f"{', '.join(FASTA_SUFFIXES)} for one file, or a name without a suffix for a folder of shards")
+    return "folder"
+
+
 def run_design(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    if args.out is not None and not args.out.parent.is_dir():
-        raise DesignError(f"--out {args.out}: the folder {args.out.parent} does not exist")
-    sharded = args.out is not None and args.out.suffix.lower() not in FASTA_SUFFIXES
+    sharded = False
+    if args.out is not None:  # before any model is loaded or design made
+        kind = output_kind(args.out)
+        check_output(args.out, kind)
+        sharded = kind == "folder"
     if args.shard_size is not None and not sharded:
         raise DesignError("--shard-size needs --out FOLDER (a large run in shards), not a FASTA file")
     reference = None if args.reference is None else [r.sequence for r in read_fasta(args.reference)]
@@ -264,13 +278,15 @@ def run_design(args: argparse.Namespace, argv: Sequence[str]) -> int:
 def run_sharded(args: argparse.Namespace, config: DesignConfig, reference: list[str] | None) -> int:
     """``design --out FOLDER``: the designs in resumable shards, this process's share of them (shards.py)."""
     from apps.protein.design import load_generator, pick_generator
-    from apps.protein.shards import DEFAULT_SHARD_SIZE, Process, run_request, run_shards
+    from apps.protein.shards import DEFAULT_SHARD_SIZE, Process, check_folder, run_record, run_request, run_shards
 
     process = Process.from_environment()
     device = args.device
     if device == "cuda" and process.world > 1:
         device = f"cuda:{process.local_rank}"
     request = run_request(args.length, args.motif, config, args.model, args.scorer, args.reference)
+    shard_size = args.shard_size or DEFAULT_SHARD_SIZE
+    check_folder(args.out, run_record(request, config, shard_size))  # another run or a damaged run.json: said now
     generator = load_generator(pick_generator(args.model, config.go), device)  # loaded once for every shard of this process
     scorer = load_scorer(args.scorer, device, reference)
 
@@ -279,12 +295,14 @@ def run_sharded(args: argparse.Namespace, config: DesignConfig, reference: list[
 
     start = time.monotonic()
     summary = run_shards(
-        args.out, config, args.shard_size or DEFAULT_SHARD_SIZE, request, make, process,
+        args.out, config, shard_size, request, make, process,
         log=lambda message: print(message, file=sys.stderr),
     )  # fmt: skip
     print(
-        f"process {process.rank} of {process.world}: {summary['made']} shards written, {summary['skipped_complete']} "
-        f"already complete, of its {summary['mine']} ({summary['shards']} in the run) in {time.monotonic() - start:.1f} s",
+        f"process {process.rank} of {process.world}: {summary['made']} shards written"
+        + (f" ({summary['redone']} of them damaged ones made again)" if summary["redone"] else "")
+        + f", {summary['skipped_complete']} already complete, of its {summary['mine']} ({summary['shards']} in the run)"
+        f" in {time.monotonic() - start:.1f} s",
         file=sys.stderr,
     )
     return 0

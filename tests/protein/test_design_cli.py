@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 
 import pytest
 
@@ -78,6 +79,63 @@ def test_design_errors_leave_no_file(tmp_path, capsys, generator_dir, argv, mess
     err = capsys.readouterr().err
     assert err.startswith("dlm-protein design: error:") and message in err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def nothing_designed(monkeypatch):
+    """design() and load_generator() fail if called: an output refused must be refused before any work."""
+    import apps.protein.cli as cli
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("a model was loaded or a design made before the output was checked")
+
+    monkeypatch.setattr(cli, "design", no_work)
+    monkeypatch.setattr(importlib.import_module("apps.protein.design"), "load_generator", no_work)
+
+
+@pytest.mark.parametrize(
+    "out, message",
+    [
+        ("designs.txt", "--out {tmp}/designs.txt: neither a FASTA file nor a folder of shards: use a name ending in "
+         ".fasta, .fa, .faa for one file, or a name without a suffix for a folder of shards"),
+        ("designs.fasta.gz", "--out {tmp}/designs.fasta.gz: neither a FASTA file nor a folder of shards"),
+        ("missing/designs.fasta", "{tmp}/missing/designs.fasta: the folder {tmp}/missing does not exist"),
+        ("a_file/designs.fasta", "{tmp}/a_file/designs.fasta: {tmp}/a_file is a file, not a folder"),
+        ("a_folder.fa", "{tmp}/a_folder.fa is a folder: expected a file to write"),
+        ("a_file/run", "{tmp}/a_file/run: {tmp}/a_file is a file, not a folder"),
+        ("a_file/deeper/run", "{tmp}/a_file/deeper/run: {tmp}/a_file is a file, not a folder"),
+        ("run", "{tmp}/run exists and is not a folder"),
+        ("/proc/designs.fasta", "/proc/designs.fasta: cannot write in /proc ("),
+        ("/proc/run", "/proc/run: cannot write in /proc ("),
+    ],
+)
+def test_design_refuses_an_output_it_cannot_write_before_any_design(tmp_path, capsys, nothing_designed, out, message):
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "a_folder.fa").mkdir()
+    (tmp_path / "run").write_text("x")
+    before = sorted(tmp_path.rglob("*"))
+    assert main(["design", "--length", "10", "--num", "2", "--out", str(tmp_path / out), "--scorer", "none"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"dlm-protein design: error: {message.format(tmp=tmp_path)}") and err.count("\n") == 1
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes in a read-only folder")
+@pytest.mark.parametrize("out", ["designs.fasta", "run"])
+def test_design_refuses_a_read_only_folder_before_any_design(tmp_path, capsys, nothing_designed, out):
+    tmp_path.chmod(0o500)
+    try:
+        assert main(["design", "--length", "10", "--out", str(tmp_path / out), "--scorer", "none"]) == 1
+    finally:
+        tmp_path.chmod(0o700)
+    assert f"cannot write in {tmp_path} (Permission denied)" in capsys.readouterr().err
+
+
+def test_design_writes_a_shard_folder_whose_parents_do_not_exist_yet(tmp_path, capsys, generator_dir):
+    out = tmp_path / "new" / "run"
+    argv = ["design", "--length", "10", "--num", "3", "--shard-size", "2", "--out", str(out), "--model", str(generator_dir)]
+    assert main([*argv, "--scorer", "none", "--steps", "2"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["run.json", *(f"shard-0000{i}.{s}" for i in (0, 1) for s in ("fasta", "jsonl"))]
 
 
 def test_design_without_a_shipped_model_says_what_to_pass(capsys, monkeypatch):

@@ -3,6 +3,7 @@ request or a clear refusal, and the shards split between processes (also under `
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import subprocess
@@ -68,11 +69,89 @@ def test_a_killed_run_resumes_without_remaking_complete_shards(tmp_path, generat
     # a kill while shard 1 was being written leaves a stray temporary file and its JSON lines, never its FASTA
     (folder / ".shard-00001.fasta.999.tmp").write_text(">half\nMK")
     (folder / "shard-00001.jsonl").write_text('{"index": 10}\n')
-    os.remove(folder / ".shard-00001.fasta.999.tmp")
     resumed: list = []
     run_shards(folder, config(25, 0), 10, REQUEST, maker(generator_dir, resumed), Process())
     assert resumed == [shard_seed(0, 1), shard_seed(0, 2)]  # shard 0 was not made again
     check_complete(folder, 25)
+
+
+def _empty(path: Path) -> None:
+    path.write_text("")
+
+
+def _half_the_lines(path: Path) -> None:
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[: len(lines) // 2]))
+
+
+def _cut_the_last_sequence(path: Path) -> None:  # every record still parses: only the JSON lines tell
+    path.write_text(path.read_text()[:-5] + "\n")
+
+
+def _swap_two_records(path: Path) -> None:
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[2:4] + lines[:2] + lines[4:]))
+
+
+def _disagree(path: Path) -> None:
+    rows = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(rows[:-1] + [rows[-1].replace('"sequence": "', '"sequence": "W')]))
+
+
+def _truncate_json(path: Path) -> None:
+    path.write_text(path.read_text()[:-20])
+
+
+@pytest.mark.parametrize(
+    "suffix, damage, reason",
+    [
+        ("fasta", _empty, "no FASTA records (the file is empty)"),
+        ("fasta", _half_the_lines, "shard-00001.fasta holds 5 designs, the run asks 10 of it"),
+        ("fasta", _cut_the_last_sequence, "shard-00001.jsonl does not hold the designs of shard-00001.fasta"),
+        ("fasta", _swap_two_records, "shard-00001.fasta does not hold designs 10 to 19"),
+        ("fasta", lambda p: p.write_text(">design_10\nMK!T\n"), "residue '!' at position 3"),
+        ("jsonl", os.remove, "shard-00001.jsonl is missing"),
+        ("jsonl", _empty, "shard-00001.jsonl does not hold the designs of shard-00001.fasta"),
+        ("jsonl", _disagree, "shard-00001.jsonl does not hold the designs of shard-00001.fasta"),
+        ("jsonl", _truncate_json, "shard-00001.jsonl cannot be read"),
+        ("jsonl", lambda p: p.write_text("[1, 2]\n" * 10), "shard-00001.jsonl does not hold the designs"),
+    ],
+)
+def test_a_damaged_shard_is_made_again_and_the_run_says_so(tmp_path, generator_dir, suffix, damage, reason):
+    folder = tmp_path / "run"
+    run_shards(folder, config(25, 5), 10, REQUEST, maker(generator_dir), Process())
+    before = read_run(folder)
+    damage(folder / f"shard-00001.{suffix}")
+    assert complete_shards(folder) == {0, 2}
+    calls, said = [], []
+    summary = run_shards(folder, config(25, 5), 10, REQUEST, maker(generator_dir, calls), Process(), log=said.append)
+    assert calls == [shard_seed(5, 1)] and (summary["made"], summary["redone"], summary["skipped_complete"]) == (1, 1, 2)
+    assert said[0].startswith("process 0/1: shard-00001 is damaged (") and reason in said[0]
+    assert said[0].endswith("): making it again") and "\n" not in said[0]
+    assert check_complete(folder, 25) == before  # the same designs as the first time
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", r"run.json cannot be read \(Expecting value"),
+        ('{"length": 30, "motifs"', "run.json cannot be read"),
+        ("[1, 2]", "run.json is not a design run's record"),
+        ('{"num": "25", "shard_size": 10}', "run.json is not a design run's record"),
+        (b"\xff\xfe", "run.json cannot be read"),
+    ],
+)
+def test_a_corrupt_run_record_is_refused_in_one_line_saying_how_to_start_over(tmp_path, generator_dir, text, message):
+    folder = tmp_path / "run"
+    run_shards(folder, config(25, 5), 10, REQUEST, maker(generator_dir), Process())
+    path = folder / "run.json"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    calls = []
+    with pytest.raises(DesignError, match=message) as refused:
+        run_shards(folder, config(25, 5), 10, REQUEST, maker(generator_dir, calls), Process())
+    assert str(refused.value).startswith(str(path)) and "\n" not in str(refused.value)
+    assert str(refused.value).endswith(f"remove the folder {folder} to start over, or pass another --out")
+    assert calls == []
 
 
 def test_the_same_designs_whichever_process_makes_a_shard(tmp_path, generator_dir):
@@ -124,6 +203,42 @@ def test_cli_run_killed_part_way_and_restarted_ends_with_exactly_num_designs(tmp
     assert second.returncode == 0, second.stderr
     assert f"{len(killed_with)} already complete" in second.stderr
     check_complete(out, 60)
+
+
+def test_cli_run_with_shards_emptied_or_truncated_by_hand_ends_with_exactly_num_designs(tmp_path, generator_dir, capsys):
+    from apps.protein.cli import main
+
+    out = tmp_path / "run"
+    argv = _design_command(generator_dir, out, 40, 10, 4)[2:]
+    assert main(argv) == 0
+    first = read_run(out)
+    (out / "shard-00003.fasta").write_text("")  # `: > run/shard-00003.fasta`
+    _half_the_lines(out / "shard-00001.fasta")
+    capsys.readouterr()
+    assert main(argv) == 0
+    err = capsys.readouterr().err.splitlines()
+    damaged = [line for line in err if "is damaged" in line]
+    assert len(damaged) == 2 and "shard-00001 is damaged (" in damaged[0] and "shard-00003 is damaged (" in damaged[1]
+    assert "2 shards written (2 of them damaged ones made again), 2 already complete, of its 4" in err[-1]
+    assert check_complete(out, 40) == first and len({r["index"] for r in first}) == 40
+
+
+def test_cli_refuses_a_corrupt_run_record_before_loading_a_model(tmp_path, generator_dir, capsys, monkeypatch):
+    from apps.protein.cli import main
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "run.json").write_text('{"length": 40, "mot')
+    (out / "shard-00000.fasta").write_text(">design_0\nMKT\n")
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.setattr(importlib.import_module("apps.protein.design"), "load_generator", no_loading)
+    assert main(_design_command(generator_dir, out, 40, 10, 4)[2:]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"dlm-protein design: error: {out / 'run.json'} cannot be read (") and err.count("\n") == 1
+    assert f"remove the folder {out} to start over, or pass another --out" in err
 
 
 def test_accelerate_launch_splits_the_shards_between_processes(tmp_path, generator_dir):
