@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from apps.protein.antibody.numbering import NumberingError
 from apps.protein.corpus import DEFAULT_SOURCE, CorpusConfig, CorpusError, build_corpus
 from apps.protein.design import (
     DEFAULT_GO_MODEL,
@@ -37,7 +38,7 @@ from apps.protein.properties import properties
 from apps.protein.tools import ToolError
 from shared_dlm import STRATEGIES, DeviceError, OutputError, check_device, check_output, provenance, registered_names
 
-PEOPLE_ERRORS = (CorpusError, ToolError, DesignError, FastaError, TermError, OutputError)
+PEOPLE_ERRORS = (CorpusError, ToolError, DesignError, FastaError, TermError, OutputError, NumberingError)
 
 
 def add_corpus(subparsers: argparse._SubParsersAction) -> None:
@@ -640,6 +641,48 @@ def run_dashboard(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+def add_antibody(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "antibody", help="antibody chains on pretrained antibody language models (AntiBERTy, Sapiens)"
+    )
+    tasks = parser.add_subparsers(dest="task", required=True, metavar="TASK")
+    score = tasks.add_parser(
+        "score",
+        help="AntiBERTy pseudo-log-likelihood, Sapiens humanness and the closest human V gene of each chain",
+        description="Score each chain of a FASTA file (one record a chain, VH or VL, the type detected by IMGT "
+        "numbering) over its variable domain: AntiBERTy's mean log-probability of each residue masked in turn, "
+        "Sapiens humanness (the mean probability of each residue masked in turn, under the Sapiens model of the "
+        "chain's type) and the identity to the closest human V gene.",
+    )
+    score.add_argument("fasta", type=Path, help="one record a chain")
+    score.add_argument("--json", action="store_true", help="print the scores as JSON, every residue's too")
+    score.set_defaults(run=run_antibody_score)
+
+
+def run_antibody_score(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from apps.protein.antibody import NumberingError, number
+    from apps.protein.antibody.scores import score_chain
+
+    records = read_fasta(args.fasta)
+    numbered = []
+    for record in records:  # every chain numbered before any is scored: a bad record fails at once
+        try:
+            numbered.append(number(record.sequence))
+        except NumberingError as error:
+            raise NumberingError(f"{args.fasta}: record {record.id}: {error}") from None
+    scores = [score_chain(r.sequence, n) for r, n in zip(records, numbered)]
+    if args.json:
+        print(json.dumps([{"id": r.id, "description": r.description, **s.as_dict()} for r, s in zip(records, scores)],
+                         indent=2))  # fmt: skip
+        return 0
+    print(f"{'id':24}{'chain':>6}{'species':>9}  {'closest human V gene':22}{'identity':>9}{'AntiBERTy PLL':>15}{'humanness':>11}")
+    for record, s in zip(records, scores):
+        gene = s.v_gene or "-"
+        identity = f"{s.v_identity:.3f}" if s.v_identity is not None else "-"
+        print(f"{record.id[:23]:24}{s.chain_type:>6}{s.species:>9}  {gene:22}{identity:>9}{s.antiberty_pll:15.3f}{s.humanness:11.3f}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dlm-protein", description="Protein design with masked diffusion LMs.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -649,6 +692,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_design(subparsers)
     add_terms(subparsers)
     add_score(subparsers)
+    add_antibody(subparsers)
     add_demo(subparsers)
     add_eval(subparsers)
     add_dashboard(subparsers)
