@@ -35,7 +35,7 @@ from apps.protein.fasta import FastaError, design_record, read_fasta, write_fast
 from apps.protein.go import TermError
 from apps.protein.properties import properties
 from apps.protein.tools import ToolError
-from shared_dlm import STRATEGIES, DeviceError, check_device, provenance, registered_names
+from shared_dlm import STRATEGIES, DeviceError, OneLineParser, check_device, provenance, registered_names
 
 PEOPLE_ERRORS = (CorpusError, ToolError, DesignError, FastaError, TermError)
 
@@ -623,7 +623,7 @@ def run_dashboard(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dlm-protein", description="Protein design with masked diffusion LMs.")
+    parser = OneLineParser(prog="dlm-protein", description="Protein design with masked diffusion LMs.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_corpus(subparsers)
     add_train_scorer(subparsers)
