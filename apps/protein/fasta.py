@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from apps.protein.design import Design
 
 LINE_WIDTH = 60
+STOP = "*"  # a translation's stop codon, read off the end of a record
 
 
 class FastaError(ValueError):
@@ -30,8 +31,9 @@ class Record:
 
 
 def read_fasta(path: str | Path, residues: str = STANDARD_RESIDUES) -> list[Record]:
-    """Every record of a FASTA file, sequences upper-cased; a FastaError if the file is missing,
-    empty or not FASTA, or if a sequence is empty or holds a letter outside ``residues``."""
+    """Every record of a FASTA file, sequences upper-cased and a final ``*`` (a stop, as translations end)
+    removed; a FastaError if the file is missing, empty or not FASTA, or if a sequence is empty or holds a
+    character outside ``residues`` (named with its record and 1-based position)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -61,9 +63,12 @@ def read_fasta(path: str | Path, residues: str = STANDARD_RESIDUES) -> list[Reco
 
 def _record(path: Path, header: str, chunks: list[str], residues: str) -> Record:
     name = header.split()[0] if header else ""
-    sequence = "".join(chunks).upper()
+    sequence = "".join(chunks).upper().removesuffix(STOP)
     if not sequence:
         raise FastaError(f"{path}: sequence {name!r} is empty")
+    if STOP in sequence:
+        raise FastaError(f"{path}: sequence {name!r}: a stop {STOP!r} at position {sequence.index(STOP) + 1}, inside the "
+                         "sequence; only a final stop is removed")  # fmt: skip
     try:
         check_residues(sequence, residues)
     except ValueError as err:

@@ -20,6 +20,12 @@ def test_lower_case_and_comments_are_read(tmp_path):
     assert read_fasta(path) == [Record("s1", "s1 desc", "MKTAYIAK")]
 
 
+def test_a_final_stop_is_removed(tmp_path):
+    path = tmp_path / "translated.fasta"
+    path.write_text(">p1 from Biopython's translate\nMKTAY\nIAK*\n>p2\nWY\n")
+    assert [(r.id, r.sequence) for r in read_fasta(path)] == [("p1", "MKTAYIAK"), ("p2", "WY")]
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
@@ -28,6 +34,9 @@ def test_lower_case_and_comments_are_read(tmp_path):
         ("MKTAYIAKQR\n", "x.fasta:1: not FASTA: expected a '>' header line"),
         (">s1\n>s2\nMK\n", "sequence 's1' is empty"),
         (">s1\nMK\n>s2 x\nMKTJAK\n", "sequence 's2': residue 'J' at position 4"),
+        (">s1\nMKT\n>s2\nMK\nT-AK\n", "sequence 's2': character '-' at position 4 is not one of"),
+        (">s1\nMK*TA*\n", "sequence 's1': a stop '\\*' at position 3, inside the sequence"),
+        (">s1\n*\n", "sequence 's1' is empty"),
     ],
 )
 def test_bad_files_are_named(tmp_path, text, message):
