@@ -249,7 +249,7 @@ def run_design(args: argparse.Namespace, argv: Sequence[str]) -> int:
     designs = design(
         args.length, args.motif, config, generator=args.model, scorer=args.scorer, reference=reference, device=args.device
     )
-    records = [design_record(d, config.seed) for d in designs]
+    records = [design_record(d, config) for d in designs]
     if args.out is not None:
         write_fasta(args.out, records)
         print(f"wrote {len(records)} designs to {args.out} in {time.monotonic() - start:.1f} s", file=sys.stderr)
