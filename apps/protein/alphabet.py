@@ -33,13 +33,12 @@ STANDARD_IDS: tuple[int, ...] = tuple(ALPHABET.get_idx(r) for r in STANDARD_RESI
 
 def check_residues(sequence: str, allowed: str = STANDARD_RESIDUES) -> str:
     """Return ``sequence`` if every letter is in ``allowed``; otherwise raise a ValueError
-    that names the first bad character (a letter as a residue) and its 1-based position."""
+    that names the first bad letter and its 1-based position."""
     allowed_set = set(allowed)
     for position, letter in enumerate(sequence, start=1):
         if letter not in allowed_set:
-            kind = "residue" if letter.isalpha() else "character"
             raise ValueError(
-                f"{kind} {letter!r} at position {position} is not one of {allowed!r}"
+                f"residue {letter!r} at position {position} is not one of {allowed!r}"
                 f" (in {_excerpt(sequence, position)!r})"
             )
     return sequence

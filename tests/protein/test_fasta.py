@@ -36,7 +36,7 @@ def test_a_final_stop_is_removed(tmp_path):
         ("MKTAYIAKQR\n", "x.fasta:1: not FASTA: expected a '>' header line"),
         (">s1\n>s2\nMK\n", "sequence 's1' is empty"),
         (">s1\nMK\n>s2 x\nMKTJAK\n", "sequence 's2': residue 'J' at position 4"),
-        (">s1\nMKT\n>s2\nMK\nT-AK\n", "sequence 's2': character '-' at position 4 is not one of"),
+        (">s1\nMKT\n>s2\nMK\nT-AK\n", "sequence 's2': residue '-' at position 4 is not one of"),
         (">s1\nMK*TA*\n", "sequence 's1': a stop '\\*' at position 3, inside the sequence"),
         (">s1\n*\n", "sequence 's1' is empty"),
     ],
