@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from apps.protein.alphabet import STANDARD_RESIDUES, check_residues
+from apps.protein.alphabet import STANDARD_RESIDUES, check_residues, upper_residues
 
 if TYPE_CHECKING:
     from apps.protein.design import Design, DesignConfig
@@ -63,7 +63,7 @@ def read_fasta(path: str | Path, residues: str = STANDARD_RESIDUES) -> list[Reco
 
 def _record(path: Path, header: str, chunks: list[str], residues: str) -> Record:
     name = header.split()[0] if header else ""
-    sequence = "".join(chunks).upper().removesuffix(STOP)
+    sequence = upper_residues("".join(chunks)).removesuffix(STOP)
     if not sequence:
         raise FastaError(f"{path}: sequence {name!r} is empty")
     if STOP in sequence:

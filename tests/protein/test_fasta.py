@@ -39,6 +39,8 @@ def test_a_final_stop_is_removed(tmp_path):
         (">s1\nMKT\n>s2\nMK\nT-AK\n", "sequence 's2': residue '-' at position 4 is not one of"),
         (">s1\nMK*TA*\n", "sequence 's1': a stop '\\*' at position 3, inside the sequence"),
         (">s1\n*\n", "sequence 's1' is empty"),
+        (">s1\nMKß\n", "sequence 's1': residue 'ß' at position 3"),  # not 'SS', as str.upper would make it
+        (">s1\nMıK\n", "sequence 's1': residue 'ı' at position 2"),  # a dotless i, not I
     ],
 )
 def test_bad_files_are_named(tmp_path, text, message):
