@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import shlex
@@ -11,7 +10,7 @@ import sys
 
 import torch
 
-from shared_dlm import DeviceError, check_device, provenance
+from shared_dlm import DeviceError, OneLineParser, check_device, provenance
 
 
 def forward_command(args) -> None:
@@ -166,7 +165,7 @@ def results_command(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="dlm-bench", description="Benchmarks of the diffusion suite.")
+    parser = OneLineParser(prog="dlm-bench", description="Benchmarks of the diffusion suite.")
     sub = parser.add_subparsers(dest="command", required=True)
     fwd = sub.add_parser("forward", help="denoiser forward tokens/s and FLOP/s utilisation")
     fwd.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")

@@ -206,7 +206,7 @@ def run(inputs: dict) -> dict:
         "embeddings": embeddings,
         "device": device_label(device),
         "seconds": seconds,
-        "seed": config.seed,
+        "config": config,
         "assigned": assigned,
         "probes": probes,
         "probe_note": note,
@@ -248,7 +248,7 @@ def show_table(result: dict) -> None:
     table = design_table(designs, assigned=assigned)
     st.dataframe(table, hide_index=True, column_config={"sequence": st.column_config.TextColumn(width="large")})
     fasta, csv = st.columns(2)
-    fasta.download_button("Download FASTA", fasta_text(designs, result["seed"]), "designs.fasta", "text/plain")
+    fasta.download_button("Download FASTA", fasta_text(designs, result["config"]), "designs.fasta", "text/plain")
     full = design_table(designs, full=True, assigned=assigned).to_csv(index=False)
     csv.download_button("Download CSV", full, "designs.csv", "text/csv")
 

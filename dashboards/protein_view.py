@@ -164,6 +164,6 @@ def pca(points: np.ndarray, components: int = 2) -> np.ndarray:
     return np.pad(coordinates, ((0, 0), (0, components - coordinates.shape[1])))
 
 
-def fasta_text(designs: Sequence[Design], seed: int) -> str:
+def fasta_text(designs: Sequence[Design], config: DesignConfig) -> str:
     """The designs as FASTA, headers as ``dlm-protein design`` writes them."""
-    return format_fasta(design_record(d, seed) for d in designs)
+    return format_fasta(design_record(d, config) for d in designs)

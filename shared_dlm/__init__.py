@@ -4,6 +4,7 @@ Apps and dashboards import from here only: these names are the core's public int
 """
 
 from shared_dlm.adapters import MaskedLMAdapter
+from shared_dlm.arguments import OneLineParser
 from shared_dlm.canvas import Canvas, CanvasError, Remasker
 from shared_dlm.device import DeviceError, check_device
 from shared_dlm.launch import run_streamlit, streamlit_command
@@ -94,6 +95,7 @@ __all__ = [
     "LogLinearSchedule",
     "Loaded",
     "MaskedLMAdapter",
+    "OneLineParser",
     "OutputError",
     "PolynomialSchedule",
     "ReMDM",

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import yaml
 
+from shared_dlm.arguments import OneLineParser
+
 
 def _config_parser():
     from shared_dlm.train import TrainConfig
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="dlm-train",
         description="Train a masked-diffusion denoiser. Settings come from --config (YAML) and are overridden by flags; "
         "a run resumes from the latest checkpoint in its output_dir.",
@@ -83,7 +85,7 @@ def sample_main(argv: list[str] | None = None) -> None:
 
     from shared_dlm import Canvas, CanvasError, SamplerConfig, generate, load, make_strategy
 
-    parser = argparse.ArgumentParser(prog="dlm-sample", description="Sample sequences from a denoiser folder or registered name.")
+    parser = OneLineParser(prog="dlm-sample", description="Sample sequences from a denoiser folder or registered name.")
     parser.add_argument("model", help="model folder written by save_pretrained, or a registered name")
     parser.add_argument("--length", type=int, default=32, help="positions to generate")
     parser.add_argument("--num", type=int, default=4, help="number of samples (one batch)")

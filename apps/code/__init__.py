@@ -14,6 +14,8 @@ from pathlib import Path
 from shared_dlm import register_pretrained
 
 SHIPPED_MODEL = Path(__file__).parent / "models" / "infill"
+# Named .py.in because the file with its <FILL> marker is not Python yet: `dlm-code infill` needs `--language python`
+# for it. Its text is what a user sees first (`dlm-code demo`, the dashboard's code box): no notes to ourselves there.
 DEMO = Path(__file__).parent / "examples" / "demo.py.in"
 if SHIPPED_MODEL.is_dir():
     register_pretrained("code-default", SHIPPED_MODEL)

@@ -22,7 +22,7 @@ from pathlib import Path
 from apps.code import DEMO
 from apps.code.infill import DEFAULT_MODEL, InfillConfig
 from apps.code.languages import LANGUAGES
-from shared_dlm import STRATEGIES, check_device, check_output, provenance
+from shared_dlm import STRATEGIES, OneLineParser, check_device, check_output, provenance
 
 DEFAULTS = InfillConfig()
 NO_PARSE = 1  # dlm-code infill's exit status when no candidate parses (2: bad input)
@@ -245,7 +245,7 @@ def _add_sampling(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """Every subcommand and its flags. Long, but flat: one flag a statement, read top to bottom like ``--help``."""
-    parser = argparse.ArgumentParser(prog="dlm-code", description="Code infilling on masked diffusion language models.")
+    parser = OneLineParser(prog="dlm-code", description="Code infilling on masked diffusion language models.")
     commands = parser.add_subparsers(dest="subcommand", required=True)
 
     build = commands.add_parser("corpus", help="build the training corpus from permissively licensed local code")

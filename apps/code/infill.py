@@ -87,7 +87,10 @@ class ContextTruncatedWarning(UserWarning):
 
 def split_fill(path: str | Path) -> tuple[str, str]:
     """The text of a source file before and after its one ``<FILL>`` marker."""
-    data = Path(path).read_bytes()
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:  # missing, a folder, unreadable
+        raise ValueError(f"cannot read {path} ({error.strerror}): expected a source file with one {FILL}") from None
     if b"\0" in data:
         raise ValueError(f"{path} looks binary (it holds NUL bytes): expected a source file with one {FILL}")
     try:

@@ -8,6 +8,8 @@ beside a model with ``save_pretrained`` and loaded with ``AutoTokenizer``.
 
 from __future__ import annotations
 
+import string
+
 import esm
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast
@@ -31,6 +33,15 @@ STANDARD_IDS: tuple[int, ...] = tuple(ALPHABET.get_idx(r) for r in STANDARD_RESI
 """Token ids of the 20 standard residues, e.g. for the allowed set of a designed position."""
 
 
+_ASCII_UPPER = str.maketrans(string.ascii_lowercase, string.ascii_uppercase)
+
+
+def upper_residues(text: str) -> str:
+    """``text`` with its ASCII letters upper-cased and nothing else changed: ``str.upper`` would turn 'ß' into
+    'SS' and 'ı' into 'I', residues the text never held, where ``check_residues`` should refuse them."""
+    return text.translate(_ASCII_UPPER)
+
+
 def check_residues(sequence: str, allowed: str = STANDARD_RESIDUES) -> str:
     """Return ``sequence`` if every letter is in ``allowed``; otherwise raise a ValueError
     that names the first bad letter and its 1-based position."""
@@ -39,7 +50,7 @@ def check_residues(sequence: str, allowed: str = STANDARD_RESIDUES) -> str:
         if letter not in allowed_set:
             raise ValueError(
                 f"residue {letter!r} at position {position} is not one of {allowed!r}"
-                f" (in {_excerpt(sequence, position)})"
+                f" (in {_excerpt(sequence, position)!r})"
             )
     return sequence
 

@@ -36,7 +36,16 @@ from apps.protein.fasta import FastaError, design_record, read_fasta, write_fast
 from apps.protein.go import TermError
 from apps.protein.properties import properties
 from apps.protein.tools import ToolError
-from shared_dlm import STRATEGIES, DeviceError, OutputError, check_device, check_output, provenance, registered_names
+from shared_dlm import (
+    STRATEGIES,
+    DeviceError,
+    OneLineParser,
+    OutputError,
+    check_device,
+    check_output,
+    provenance,
+    registered_names,
+)
 
 PEOPLE_ERRORS = (CorpusError, ToolError, DesignError, FastaError, TermError, OutputError, NumberingError)
 
@@ -264,7 +273,7 @@ def run_design(args: argparse.Namespace, argv: Sequence[str]) -> int:
     designs = design(
         args.length, args.motif, config, generator=args.model, scorer=args.scorer, reference=reference, device=args.device
     )
-    records = [design_record(d, config.seed) for d in designs]
+    records = [design_record(d, config) for d in designs]
     if args.out is not None:
         write_fasta(args.out, records)
         print(f"wrote {len(records)} designs to {args.out} in {time.monotonic() - start:.1f} s", file=sys.stderr)
@@ -684,7 +693,7 @@ def run_antibody_score(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dlm-protein", description="Protein design with masked diffusion LMs.")
+    parser = OneLineParser(prog="dlm-protein", description="Protein design with masked diffusion LMs.")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_corpus(subparsers)
     add_train_scorer(subparsers)

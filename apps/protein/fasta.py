@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from apps.protein.alphabet import STANDARD_RESIDUES, check_residues
+from apps.protein.alphabet import STANDARD_RESIDUES, check_residues, upper_residues
 
 if TYPE_CHECKING:
-    from apps.protein.design import Design
+    from apps.protein.design import Design, DesignConfig
 
 LINE_WIDTH = 60
+STOP = "*"  # a translation's stop codon, read off the end of a record
 
 
 class FastaError(ValueError):
@@ -30,8 +31,9 @@ class Record:
 
 
 def read_fasta(path: str | Path, residues: str = STANDARD_RESIDUES) -> list[Record]:
-    """Every record of a FASTA file, sequences upper-cased; a FastaError if the file is missing,
-    empty or not FASTA, or if a sequence is empty or holds a letter outside ``residues``."""
+    """Every record of a FASTA file, sequences upper-cased and a final ``*`` (a stop, as translations end)
+    removed; a FastaError if the file is missing, empty or not FASTA, or if a sequence is empty or holds a
+    character outside ``residues`` (named with its record and 1-based position)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -61,9 +63,12 @@ def read_fasta(path: str | Path, residues: str = STANDARD_RESIDUES) -> list[Reco
 
 def _record(path: Path, header: str, chunks: list[str], residues: str) -> Record:
     name = header.split()[0] if header else ""
-    sequence = "".join(chunks).upper()
+    sequence = upper_residues("".join(chunks)).removesuffix(STOP)
     if not sequence:
         raise FastaError(f"{path}: sequence {name!r} is empty")
+    if STOP in sequence:
+        raise FastaError(f"{path}: sequence {name!r}: a stop {STOP!r} at position {sequence.index(STOP) + 1}, inside the "
+                         "sequence; only a final stop is removed")  # fmt: skip
     try:
         check_residues(sequence, residues)
     except ValueError as err:
@@ -98,11 +103,20 @@ def write_fasta(path: str | Path, records: Iterable[Record], width: int = LINE_W
     return path
 
 
-def design_record(d: Design, seed: int) -> Record:
-    """A design as a FASTA record whose header carries the rank, the scores, where each motif was placed, and the
-    seed and sample row that reproduce it."""
-    scores = " ".join(f"{name}={value:.4g}" for name, value in d.scores.items())
-    motifs = ",".join(f"{m.spec}@{m.start}" for m in d.motifs)
+def design_record(d: Design, config: DesignConfig) -> Record:
+    """A design as a FASTA record whose header, after the id, is ``key=value`` fields without spaces: the rank,
+    the scores, where each motif was placed, the GO terms and guidance weight it was conditioned on, the seed and
+    sample row that reproduce it, and the sampler settings (a setting left unset, None, empty or off, is omitted)."""
+    fields = {"rank": d.rank, **{name: f"{value:.4g}" for name, value in d.scores.items()}}
+    fields["motifs"] = ",".join(f"{m.spec}@{m.start}" for m in d.motifs)
+    fields["go"] = ",".join(d.go)
+    fields["guidance"] = None if d.guidance is None else f"{d.guidance:g}"
+    fields |= {"seed": config.seed, "sample": d.sample, "sampler": config.sampler, "steps": config.steps,
+               "temperature": f"{config.temperature:g}",
+               "order_noise": None if config.order_noise is None else f"{config.order_noise:g}",
+               "cache": "on" if config.cache else None, "forbid": "".join(config.forbid.split()),
+               "esm_remask": None if config.esm_remask is None else f"{config.esm_remask:g}",
+               "allowed_at": ",".join(f"{p}:{r}" for p, r in sorted((config.allowed_at or {}).items()))}  # fmt: skip
     name = f"design_{d.rank}"
-    header = f"{name} rank={d.rank} {scores}" + (f" motifs={motifs}" if motifs else "") + f" seed={seed} sample={d.sample}"
+    header = " ".join([name, *(f"{key}={value}" for key, value in fields.items() if value not in (None, ""))])
     return Record(name, header, d.sequence)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from apps.protein.alphabet import ALPHABET, CLS_ID, EOS_ID, STANDARD_IDS, STANDARD_RESIDUES, VOCAB_SIZE
+from apps.protein.alphabet import ALPHABET, CLS_ID, EOS_ID, STANDARD_IDS, STANDARD_RESIDUES, VOCAB_SIZE, upper_residues
 from shared_dlm import Canvas, TokenSpec
 
 ANY = "X"
@@ -124,7 +124,7 @@ def place(
     """
     if not 1 <= length <= max_length:
         raise ValueError(f"design length must be between 1 and {max_length}, got {length}")
-    forbid = forbid.upper()
+    forbid = upper_residues(forbid)
     bad = sorted(set(forbid) - set(STANDARD_RESIDUES))
     if bad:
         raise ValueError(f"forbid={forbid!r}: {bad[0]!r} is not a standard amino acid ({STANDARD_RESIDUES})")
@@ -209,7 +209,7 @@ def _position_sets(allowed_at: Mapping[int, str], length: int) -> dict[int, str]
     for position, letters in allowed_at.items():
         if not 1 <= position <= length:
             raise ValueError(f"allowed_at position {position} is outside the design (1..{length})")
-        letters = letters.upper()
+        letters = upper_residues(letters)
         bad = sorted(set(letters) - set(STANDARD_RESIDUES))
         if bad or not letters:
             raise ValueError(f"allowed_at[{position}]={letters!r}: expected standard amino acids ({STANDARD_RESIDUES})")

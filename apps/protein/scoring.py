@@ -24,6 +24,7 @@ import argparse
 import json
 import math
 import pickle
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -156,9 +157,10 @@ def _load_fair_esm(file: Path) -> ESM2:
         with torch.serialization.safe_globals([argparse.Namespace]):
             data = torch.load(str(file), map_location="cpu", weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, EOFError, OSError, ValueError) as err:
+        if str(err).startswith(_REFUSED):
+            raise CheckpointError(_refused(file, str(err))) from None
         raise CheckpointError(
-            f"{file}: cannot be read as a fair-esm checkpoint with torch.load(weights_only=True) "
-            f"(truncated or corrupt, or holding objects other than tensors and the config): {err}"
+            f"{file}: cannot be read as a fair-esm checkpoint (truncated or corrupt): {' '.join(str(err).split())}"
         ) from err
     try:
         cfg = data["cfg"]["model"]
@@ -179,6 +181,20 @@ def _load_fair_esm(file: Path) -> ESM2:
     copy_state_strict(model, state, file, optional=_OPTIONAL)
     model.trained_context = ESM2_CONTEXT
     return model
+
+
+_REFUSED = "Weights only load failed"  # how torch.load(weights_only=True) begins its refusal of a pickled object
+_OBJECT = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+
+
+def _refused(file: Path, refusal: str) -> str:
+    """Why a checkpoint that ``torch.load(weights_only=True)`` refused is not loaded, in our words, in place of
+    torch's message (which advises loading it with ``weights_only=False``, running whatever the file holds)."""
+    named = _OBJECT.search(refusal)
+    what = f"a Python object ({named.group(1)})" if named else "a Python object"
+    return (f"{file}: not loaded: besides tensors and fair-esm's config it holds {what}, code that would run when "
+            "the file is loaded. Convert the weights to safetensors (a save_esm2 folder), or, if you trust where "
+            "the file came from, load it with fair-esm yourself")  # fmt: skip
 
 
 def encode(model: ESM2, sequence: str) -> Tensor:

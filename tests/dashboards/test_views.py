@@ -114,7 +114,7 @@ def test_protein_tables_and_fasta(protein_model, tmp_path):
     assert first["generator_log_prob"][fixed].isna().all() and first["generator_log_prob"][~fixed].notna().all()
     assert first["esm_log_prob"].isna().all()  # no scorer
     path = tmp_path / "designs.fasta"
-    path.write_text(fasta_text(designs, seed=1))
+    path.write_text(fasta_text(designs, DesignConfig(num=2, seed=1)))
     records = read_fasta(path)
     assert [r.sequence for r in records] == [d.sequence for d in designs]
     assert records[0].description.startswith("design_1 rank=1 ") and "seed=1" in records[0].description

@@ -176,3 +176,8 @@ def test_every_placement_keeps_every_motif(design):
     assert all(a + n <= b for (a, n), (b, _) in itertools.pairwise(floating))
     canvas = to_canvas(placement, TokenSpec(VOCAB_SIZE, MASK_ID, PAD_ID, max_len=length + 2), batch=2)
     assert canvas.fixed.sum(1).tolist() == [sum(t is not None for t in template) + 2] * 2
+
+
+def test_forbid_is_upper_cased_as_ascii_only():  # 'ß'.upper() is 'SS': it would have forbidden S
+    with pytest.raises(ValueError, match="'ß' is not a standard amino acid"):
+        place([], 10, random.Random(0), forbid="ß")

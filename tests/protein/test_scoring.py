@@ -11,6 +11,7 @@ import torch
 from esm.model.esm2 import ESM2
 from torch import Tensor
 
+from apps.protein.cli import main as protein_main
 from apps.protein.scoring import (
     Scorer,
     embed,
@@ -196,6 +197,26 @@ def test_fair_esm_checkpoint_loads_safely(model, tmp_path):
     torch.save({"cfg": {"model": Payload()}, "model": {}}, path)
     with pytest.raises(CheckpointError, match=re.escape(str(path))):
         load_esm(path)
+
+
+class Opaque:
+    """An object no ESM-2 checkpoint holds: torch.load(weights_only=True) refuses its class."""
+
+
+def test_a_refused_checkpoint_says_why_without_advising_to_turn_the_check_off(model, tmp_path, capsys):
+    path = tmp_path / "esm2_tiny.pt"
+    torch.save({"cfg": {"model": Opaque()}, "model": {}}, path)
+    with pytest.raises(CheckpointError) as refused:
+        load_esm(path)
+    message = str(refused.value)
+    assert message.startswith(f"{path}: not loaded") and "tests.protein.test_scoring.Opaque" in message
+    assert "code that would run when the file is loaded" in message and "safetensors" in message
+    assert "weights_only" not in message and "\n" not in message
+    fasta = tmp_path / "x.fasta"
+    fasta.write_text(">x\nMKTAYIAK\n")
+    assert protein_main(["score", str(fasta), "--esm", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "fair-esm yourself" in err and "weights_only" not in err
 
 
 def test_truncated_or_wrong_shape_fair_esm_checkpoint(model, tmp_path):
