@@ -103,11 +103,12 @@ def write_fasta(path: str | Path, records: Iterable[Record], width: int = LINE_W
     return path
 
 
-def design_record(d: Design, config: DesignConfig) -> Record:
-    """A design as a FASTA record whose header, after the id, is ``key=value`` fields without spaces: the rank,
-    the scores, where each motif was placed, the GO terms and guidance weight it was conditioned on, the seed and
-    sample row that reproduce it, and the sampler settings (a setting left unset, None, empty or off, is omitted)."""
-    fields = {"rank": d.rank, **{name: f"{value:.4g}" for name, value in d.scores.items()}}
+def design_record(d: Design, config: DesignConfig, name: str | None = None, **extra) -> Record:
+    """A design as a FASTA record named ``name`` (default ``design_RANK``) whose header, after the id, is
+    ``key=value`` fields without spaces: ``extra`` first (a shard's number, say), the rank, the scores, where each
+    motif was placed, the GO terms and guidance weight it was conditioned on, the seed and sample row that
+    reproduce it, and the sampler settings (a setting left unset, None, empty or off, is omitted)."""
+    fields = {**extra, "rank": d.rank, **{key: f"{value:.4g}" for key, value in d.scores.items()}}
     fields["motifs"] = ",".join(f"{m.spec}@{m.start}" for m in d.motifs)
     fields["go"] = ",".join(d.go)
     fields["guidance"] = None if d.guidance is None else f"{d.guidance:g}"
@@ -117,6 +118,6 @@ def design_record(d: Design, config: DesignConfig) -> Record:
                "cache": "on" if config.cache else None, "forbid": "".join(config.forbid.split()),
                "esm_remask": None if config.esm_remask is None else f"{config.esm_remask:g}",
                "allowed_at": ",".join(f"{p}:{r}" for p, r in sorted((config.allowed_at or {}).items()))}  # fmt: skip
-    name = f"design_{d.rank}"
+    name = name or f"design_{d.rank}"
     header = " ".join([name, *(f"{key}={value}" for key, value in fields.items() if value not in (None, ""))])
     return Record(name, header, d.sequence)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from apps.protein.alphabet import RARE_RESIDUES, STANDARD_RESIDUES
 from apps.protein.design import Design, DesignConfig, DesignError
-from apps.protein.fasta import FastaError, Record, format_fasta, read_fasta
+from apps.protein.fasta import FastaError, design_record, format_fasta, read_fasta
 
 RUN_FILE = "run.json"
 RUN_FILE_WAIT_S = 300  # how long the other processes wait for process 0 to record a new run
@@ -183,8 +183,10 @@ def start_run(folder: Path, record: Mapping, process: Process) -> None:
     os.replace(tmp, path)
 
 
-def write_shard(folder: Path, shard: int, first: int, designs: list[Design], seed: int) -> None:
-    """Both files of one shard, each written whole under a temporary name and renamed, the FASTA last."""
+def write_shard(folder: Path, shard: int, first: int, designs: list[Design], config: DesignConfig) -> None:
+    """Both files of one shard (made with ``config``, the shard's own seed), each written whole under a temporary
+    name and renamed, the FASTA last; its headers record what the designs were conditioned on, as ``design``'s."""
+    seed = config.seed
     in_order = sorted(designs, key=lambda d: d.sample)
     lines, records = [], []
     for d in in_order:
@@ -192,8 +194,7 @@ def write_shard(folder: Path, shard: int, first: int, designs: list[Design], see
         record = {"index": index, "shard": shard, "shard_rank": d.rank, "seed": seed, "sample": d.sample,
                   **{k: v for k, v in d.as_dict().items() if k not in ("rank", "sample")}}  # fmt: skip
         lines.append(json.dumps(record))
-        scores = " ".join(f"{k}={v:.4g}" for k, v in d.scores.items())
-        records.append(Record(f"design_{index}", f"design_{index} shard={shard} {scores}", d.sequence))
+        records.append(design_record(d, config, name=f"design_{index}", shard=shard))
     name = shard_name(shard)
     jsonl, fasta = folder / f"{name}.jsonl", folder / f"{name}.fasta"
     for path, text in ((jsonl, "\n".join(lines) + "\n"), (fasta, format_fasta(records))):
@@ -235,7 +236,7 @@ def run_shards(
             log(f"process {process.rank}/{process.world}: {name} is damaged ({damage}): making it again")
             redone += 1
         shard_config = replace(config, num=count, seed=shard_seed(config.seed, shard))
-        write_shard(folder, shard, first, make(shard_config), shard_config.seed)
+        write_shard(folder, shard, first, make(shard_config), shard_config)
         made += 1
         log(f"process {process.rank}/{process.world}: {name} written ({count} designs)")
     return {

@@ -57,6 +57,11 @@ def test_a_run_writes_every_design_once_in_complete_shards(tmp_path, generator_d
     assert summary["shards"] == 3 and summary["made"] == 3
     rows = check_complete(tmp_path / "run", 25)
     assert {r["seed"] for r in rows} == {shard_seed(7, s) for s in range(3)}
+    # each FASTA header records what its design was conditioned on and the shard's seed that reproduces it
+    first = read_fasta(tmp_path / "run" / "shard-00001.fasta")[0]
+    fields = dict(f.split("=", 1) for f in first.description.split()[1:])
+    assert first.id == "design_10" and fields["shard"] == "1" and fields["seed"] == str(shard_seed(7, 1))
+    assert fields["motifs"] == "3:CXXC@3" and fields["steps"] == "4" and fields["sampler"] == "ancestral"
     again = run_shards(tmp_path / "run", config(25, 7), 10, REQUEST, maker(generator_dir), Process())
     assert again["made"] == 0 and again["skipped_complete"] == 3
 
