@@ -664,6 +664,11 @@ def add_antibody(subparsers: argparse._SubParsersAction) -> None:
         "chain's type) and the identity to the closest human V gene.",
     )
     score.add_argument("fasta", type=Path, help="one record a chain")
+    score.add_argument(
+        "--scorer", "--esm", type=_scorer, default=DEFAULT_SCORER,
+        help="ESM-2 scorer for its pseudo-perplexity too (as dlm-protein score), or 'none'",
+    )  # fmt: skip
+    score.add_argument("--device", default="cpu", help="torch device of the ESM-2 scorer")
     score.add_argument("--json", action="store_true", help="print the scores as JSON, every residue's too")
     score.set_defaults(run=run_antibody_score)
 
@@ -679,16 +684,20 @@ def run_antibody_score(args: argparse.Namespace, argv: Sequence[str]) -> int:
             numbered.append(number(record.sequence))
         except NumberingError as error:
             raise NumberingError(f"{args.fasta}: record {record.id}: {error}") from None
-    scores = [score_chain(r.sequence, n) for r, n in zip(records, numbered)]
+    esm = load_scorer(args.scorer, args.device)
+    scores = [score_chain(r.sequence, n, esm) for r, n in zip(records, numbered)]
     if args.json:
         print(json.dumps([{"id": r.id, "description": r.description, **s.as_dict()} for r, s in zip(records, scores)],
                          indent=2))  # fmt: skip
         return 0
-    print(f"{'id':24}{'chain':>6}{'species':>9}  {'closest human V gene':22}{'identity':>9}{'AntiBERTy PLL':>15}{'humanness':>11}")
+    print(f"{'id':24}{'chain':>6}{'species':>9}  {'closest human V gene':22}{'identity':>9}{'AntiBERTy PLL':>15}"
+          f"{'humanness':>11}{'ESM-2 PPPL':>12}")  # fmt: skip
     for record, s in zip(records, scores):
         gene = s.v_gene or "-"
         identity = f"{s.v_identity:.3f}" if s.v_identity is not None else "-"
-        print(f"{record.id[:23]:24}{s.chain_type:>6}{s.species:>9}  {gene:22}{identity:>9}{s.antiberty_pll:15.3f}{s.humanness:11.3f}")
+        pppl = f"{s.esm['pseudo_perplexity']:.2f}" if s.esm else "-"
+        print(f"{record.id[:23]:24}{s.chain_type:>6}{s.species:>9}  {gene:22}{identity:>9}{s.antiberty_pll:15.3f}"
+              f"{s.humanness:11.3f}{pppl:>12}")  # fmt: skip
     return 0
 
 

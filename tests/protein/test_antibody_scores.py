@@ -66,6 +66,10 @@ def test_cli_scores_each_record_and_refuses_a_chain_that_is_no_antibody(tmp_path
     rows = json.loads(capsys.readouterr().out)
     assert [(r["id"], r["chain"], r["description"]) for r in rows] == [("vh", "H", "vh trastuzumab heavy"), ("vl", "L", "vl")]
     assert len(rows[0]["residues"]) == len(VH) and rows[0]["residues"][0]["position"] == "1"
+    # the shipped ESM-2 scorer's figures, as dlm-protein score gives them
+    assert rows[0]["esm"]["pseudo_perplexity"] > 1.0 and all(r["esm_logp"] <= 0.0 for r in rows[0]["residues"])
+    assert main(["antibody", "score", str(fasta), "--json", "--esm", "none"]) == 0
+    assert all(r["esm"] is None for r in json.loads(capsys.readouterr().out))
     fasta.write_text(f">vh\n{VH}\n>lysozyme\nKVFGRCELAAAMKRHGLDNYRGYSLGNWVCAAKFESNFNTQATNRNTDGSTDYGILQINSRWWCNDGRTPGSRNLCNIPC\n")
     assert main(["antibody", "score", str(fasta)]) == 1
     out, err = capsys.readouterr()

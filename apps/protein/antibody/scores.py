@@ -6,6 +6,8 @@
   VL), each residue masked in turn; a chain's score is the mean (BioPhi scores humanness with Sapiens'
   probabilities; masking each residue keeps the residue from predicting itself).
 - IMGT numbering, chain type and the closest human V gene with the identity to it (``numbering``).
+- With an ESM-2 scorer (the protein app's ``Scorer``): its pseudo-perplexity of the domain and each residue's
+  log-probability, as ``dlm-protein score`` reports them for any protein.
 
 Masking each residue of a chain is one batch of L rows through the model, L the chain's length.
 """
@@ -19,6 +21,7 @@ import torch
 
 from apps.protein.antibody.models import ANTIBERTY, chain_ids
 from apps.protein.antibody.numbering import HEAVY, Numbered, number
+from apps.protein.scoring import Scorer
 from shared_dlm import Loaded, load
 
 SAPIENS_OF_CHAIN = {HEAVY: "sapiens-vh", "L": "sapiens-vl"}
@@ -32,6 +35,7 @@ class ResidueScore:
     region: str | None
     antiberty_logp: float
     humanness: float  # probability of the residue under the chain's Sapiens model
+    esm_logp: float | None = None  # the ESM-2 scorer's log-probability of the residue, with a scorer
 
 
 @dataclass(frozen=True)
@@ -45,10 +49,11 @@ class ChainScore:
     antiberty_pll: float  # mean log-probability a residue
     humanness: float  # mean probability a residue
     residues: tuple[ResidueScore, ...] = field(repr=False)
+    esm: dict[str, float] | None = None  # the ESM-2 scorer's pseudo_perplexity and mean_log_prob, with a scorer
 
     def as_dict(self, residues: bool = True) -> dict:
         out = {k: getattr(self, k) for k in ("sequence", "chain", "chain_type", "species", "v_gene", "v_identity",
-                                             "antiberty_pll", "humanness")}  # fmt: skip
+                                             "antiberty_pll", "humanness", "esm")}  # fmt: skip
         if residues:
             out["residues"] = [r.__dict__ for r in self.residues]
         return out
@@ -77,22 +82,23 @@ def masked_log_probs(loaded: Loaded, sequence: str, batch: int = 64) -> torch.Te
     return out
 
 
-def score_chain(sequence: str, numbered: Numbered | None = None) -> ChainScore:
-    """Every score of one chain (numbered here unless given). Only its variable domain is scored: residues
-    before or after it (a leader, a constant-region tail) are no part of what the models learned."""
+def score_chain(sequence: str, numbered: Numbered | None = None, esm: Scorer | None = None) -> ChainScore:
+    """Every score of one chain (numbered here unless given; ESM-2's with a scorer). Only its variable domain is
+    scored: residues before or after it (a leader, a constant-region tail) are no part of what the models learned."""
     numbered = numbered or number(sequence)
     inside = [i for i, region in enumerate(numbered.regions) if region is not None]
     start, end = inside[0], inside[-1] + 1
     domain = sequence[start:end]
     antiberty = masked_log_probs(model(ANTIBERTY), domain)
     human = masked_log_probs(model(SAPIENS_OF_CHAIN[numbered.chain]), domain).exp()
+    esm_scores, esm_logp = esm.score_with_residues([domain]) if esm is not None else ([None], [None])
     residues = tuple(
         ResidueScore(start + i, r, numbered.positions[start + i], numbered.regions[start + i], float(antiberty[i]),
-                     float(human[i]))
+                     float(human[i]), None if esm_logp[0] is None else float(esm_logp[0][i]))
         for i, r in enumerate(domain)
     )  # fmt: skip
     return ChainScore(
         sequence=sequence, chain=numbered.chain, chain_type=numbered.chain_type, species=numbered.species,
         v_gene=numbered.v_gene, v_identity=numbered.v_identity, antiberty_pll=float(antiberty.mean()),
-        humanness=float(human.mean()), residues=residues,
+        humanness=float(human.mean()), residues=residues, esm=esm_scores[0],
     )  # fmt: skip
