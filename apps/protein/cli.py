@@ -47,6 +47,7 @@ from shared_dlm import (
     registered_names,
 )
 
+FOLDER_OUTPUTS = ("corpus", "train-scorer", "train-go")  # the subcommands whose --out is a folder they write
 PEOPLE_ERRORS = (CorpusError, ToolError, DesignError, FastaError, TermError, OutputError, NumberingError)
 
 
@@ -725,6 +726,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if getattr(args, "device", None) is not None:  # before any model is loaded
             args.device = str(check_device(args.device))
+        if args.command in FOLDER_OUTPUTS:  # before any work (design checks its own --out: a file or a folder)
+            check_output(args.out, "folder")
+        if getattr(args, "save_probes", None) is not None:
+            check_output(args.save_probes, "file")
         return args.run(args, argv)
     except (*PEOPLE_ERRORS, DeviceError) as error:
         print(f"dlm-protein {args.command}: error: {error}", file=sys.stderr)

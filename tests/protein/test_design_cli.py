@@ -197,3 +197,22 @@ def test_demo_prints_a_table_of_the_bundled_example(capsys, models):
     sequence = lines[1].split()[-1]
     assert len(sequence) == 120 and "".join(sequence[i] for i in (49, 50, 53, 56, 59)) == "hehgh"  # 50:HEXXHXXGXXH
     assert "ggsggs" in sequence  # the floating linker, in lower case like every motif residue
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["corpus", "--out", "{blocked}/corpus"],
+        ["train-scorer", "--data", "{tmp}", "--out", "{blocked}/run"],
+        ["train-go", "--data", "{tmp}", "--out", "{blocked}/run"],
+        ["eval", "go", "--save-probes", "{blocked}/probes.json"],
+    ],
+)
+def test_every_output_is_checked_before_any_work(tmp_path, capsys, argv):
+    """A file where a folder must be: refused in one line before any corpus, training or evaluation starts."""
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder\n")
+    args = [a.format(blocked=blocked, tmp=tmp_path) for a in argv]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{blocked} is a file, not a folder" in err
