@@ -43,10 +43,12 @@ from shared_dlm import (
     STRATEGIES,
     Canvas,
     CheckpointError,
+    DeviceError,
     Remasker,
     SamplerConfig,
     StepRecord,
     SupportsDenoise,
+    check_device,
     generate,
     load,
     make_strategy,
@@ -447,13 +449,11 @@ def load_scorer(
 
 
 def _device(device: torch.device | str) -> torch.device:
+    """The core's device check (``check_device``), its refusal a DesignError as every error of this API."""
     try:
-        device = torch.device(device)
-    except RuntimeError as err:
-        raise DesignError(f"device {str(device)!r}: {err}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise DesignError(f"device {str(device)!r}: CUDA is not available on this machine; use device='cpu'")
-    return device
+        return check_device(device)
+    except DeviceError as err:
+        raise DesignError(str(err)) from None
 
 
 def _check_alphabet(spec, tokenizer, where: str) -> None:

@@ -154,7 +154,7 @@ def test_cached_context_runs_most_steps_on_the_cache_and_keeps_every_motif(gener
         ({"esm_remask": -3.0}, "esm_remask needs an ESM-2 scorer"),
         ({"reference": ["MKB1"], "scorer": "ESM"}, "reference sequence 0: residue '1' at position 4"),
         ({"generator": "/no/such/folder"}, "cannot load the generator '/no/such/folder'"),
-        ({"device": "gpu"}, "device 'gpu': Expected one of cpu, cuda"),
+        ({"device": "gpu"}, "unknown device 'gpu': expected cpu, cuda, cuda:N or mps"),
     ],
 )
 def test_bad_requests_are_named(generator_model, kwargs, message):
