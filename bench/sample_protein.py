@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from apps.protein import DesignConfig, Generator, Scorer, from_canvas, plan
+from apps.protein import DesignConfig, Generator, Scorer, plan
 from bench.sample import Input
 from shared_dlm import Canvas
 
@@ -50,7 +50,7 @@ class ProteinTask:
         designs = [
             (placement, sequence)
             for item, out in zip(inputs, outputs)
-            for placement, sequence in zip(item.about.placements, from_canvas(item.about.residues(out)))
+            for placement, sequence in zip(item.about.placements, item.about.sequences(out))
         ]
         quality = {
             "motif_recovery": sum(p.recovery(s) for p, s in designs) / len(designs),

@@ -9,6 +9,8 @@ beside a model with ``save_pretrained`` and loaded with ``AutoTokenizer``.
 from __future__ import annotations
 
 import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import esm
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
@@ -31,6 +33,48 @@ RARE_RESIDUES = "XBUZO"
 
 STANDARD_IDS: tuple[int, ...] = tuple(ALPHABET.get_idx(r) for r in STANDARD_RESIDUES)
 """Token ids of the 20 standard residues, e.g. for the allowed set of a designed position."""
+
+
+@dataclass(frozen=True)
+class ResidueIds:
+    """How one model writes a chain: the id of each residue letter, and the ids it wraps a chain in (``<cls>``
+    residues ``<eos>`` for ESM, ``[CLS]``/``[SEP]`` for AntiBERTy, ``<s>``/``</s>`` for Sapiens). The design
+    pipeline places motifs in residue letters and writes the canvas through this map, so any masked LM whose
+    tokenizer has one token a residue is a generator."""
+
+    ids: Mapping[str, int]  # residue letter -> token id; every standard residue, and the rare ones the vocabulary has
+    start: int
+    end: int
+
+    def __post_init__(self):
+        missing = [r for r in STANDARD_RESIDUES if r not in self.ids]
+        if missing:
+            raise ValueError(f"the vocabulary has no token for the residues {''.join(missing)}")
+
+    @classmethod
+    def of_tokenizer(cls, tokenizer) -> ResidueIds:
+        """The map read from a Hugging Face tokenizer: each residue letter as one token, the start token (cls,
+        else bos) and the end token (sep, else eos). A ValueError names what the tokenizer lacks."""
+        vocab = tokenizer.get_vocab()
+        ids = {r: vocab[r] for r in STANDARD_RESIDUES + RARE_RESIDUES if r in vocab}
+        start = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
+        end = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+        if start is None or end is None:
+            raise ValueError("the tokenizer has no start (cls/bos) or end (sep/eos) token to wrap a chain in")
+        return cls(ids, start, end)
+
+    def encode(self, residues: str) -> list[int]:
+        """The ids of a residue string (no start or end token)."""
+        return [self.ids[r] for r in residues]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """The residue letters of ids; an id that is no residue reads as X."""
+        letters = {i: r for r, i in self.ids.items()}
+        return "".join(letters.get(int(i), "X") for i in ids)
+
+
+ESM_IDS = ResidueIds({r: ALPHABET.get_idx(r) for r in STANDARD_RESIDUES + RARE_RESIDUES}, CLS_ID, EOS_ID)
+"""The ESM alphabet's residue ids: our generators, the ESM-2 scorer and ``motifs.place``'s templates."""
 
 
 _ASCII_UPPER = str.maketrans(string.ascii_lowercase, string.ascii_uppercase)

@@ -33,7 +33,17 @@ from pathlib import Path
 
 import torch
 
-from apps.protein.alphabet import ALPHABET, MASK_ID, PAD_ID, RARE_RESIDUES, STANDARD_RESIDUES, VOCAB_SIZE, check_residues
+from apps.protein.alphabet import (
+    ALPHABET,
+    ESM_IDS,
+    MASK_ID,
+    PAD_ID,
+    RARE_RESIDUES,
+    STANDARD_RESIDUES,
+    VOCAB_SIZE,
+    ResidueIds,
+    check_residues,
+)
 from apps.protein.go import VOCABULARY_FILE, TermVocabulary
 from apps.protein.motifs import Placement, from_canvas, parse_motifs, place, to_canvas
 from apps.protein.properties import properties
@@ -210,14 +220,20 @@ class DesignConfig:
 @dataclass(frozen=True)
 class Generator:
     """A protein generator and, for a GO-conditioned one, the term vocabulary it was trained with (``go_terms.json``
-    beside its weights); ``source`` names it in messages. Checked to read the ESM alphabet ids."""
+    beside its weights); ``source`` names it in messages. ``residue_ids``: how the model writes residues (our
+    generators read the ESM alphabet ids, checked here; a pretrained masked LM such as AntiBERTy or Sapiens brings
+    its own, ``ResidueIds.of_tokenizer``)."""
 
     model: SupportsDenoise
     vocabulary: TermVocabulary | None = None
     source: str = "the model"
+    residue_ids: ResidueIds = ESM_IDS
 
     def __post_init__(self):
-        _check_alphabet(self.model.spec, None, self.source)
+        if self.residue_ids == ESM_IDS:
+            _check_alphabet(self.model.spec, None, self.source)
+        elif self.vocabulary is not None:
+            raise DesignError(f"{self.source}: a GO-conditioned generator reads the ESM alphabet ids")
 
     @property
     def spec(self):
@@ -256,6 +272,8 @@ def design(
         raise DesignError("esm_remask needs an ESM-2 scorer: pass scorer=PATH, or esm_remask=None")
     device = _device(device)
     generator = load_generator(pick_generator(generator, config.go), device)
+    if config.esm_remask is not None and generator.residue_ids != ESM_IDS:
+        raise DesignError(f"esm_remask reads the canvas in ESM ids; {generator.source} writes residues with its own ids")
     planned = plan(length, motifs, config, generator)
     esm_scorer = load_scorer(scorer, device, reference)
     remasker = None
@@ -267,7 +285,7 @@ def design(
 
     sampling = torch.Generator(device).manual_seed(config.seed)
     out = generate(generator.model, planned.canvas, planned.sampler, remasker=remasker, trace=trace, generator=sampling)
-    designs = _assemble(planned.residues(out), planned.placements, esm_scorer)
+    designs = _assemble(planned.residues(out), planned.sequences(out), planned.placements, esm_scorer)
     if config.go:
         designs = [replace(d, go=config.go, guidance=config.weight) for d in designs]
     ranked = sorted(designs, key=rank_key)
@@ -283,10 +301,15 @@ class Plan:
     canvas: Canvas  # (B, slots + L + 2)
     slots: int
     sampler: SamplerConfig
+    residue_ids: ResidueIds = ESM_IDS  # the generator's
 
     def residues(self, out: Canvas) -> Canvas:
         """The filled canvas without the control slots: ``<cls>`` residues ``<eos>``, as ``motifs.from_canvas`` reads it."""
         return without_prefix(out, self.slots)
+
+    def sequences(self, out: Canvas) -> list[str]:
+        """The residue strings of the filled canvas."""
+        return from_canvas(self.residues(out), residues=self.residue_ids)
 
 
 def plan(length: int, motifs: str | Iterable[str], config: DesignConfig, generator: Generator) -> Plan:
@@ -314,9 +337,9 @@ def plan(length: int, motifs: str | Iterable[str], config: DesignConfig, generat
         _people(place, parsed, length, rng, forbid=config.forbid, allowed_at=config.allowed_at, max_length=longest)
         for _ in range(config.num)
     )
-    canvas = _canvas(placements, spec, next(generator.model.parameters()).device, prefix)
+    canvas = _canvas(placements, spec, next(generator.model.parameters()).device, prefix, generator.residue_ids)
     sampler = config.sampler_config(int(canvas.masked(spec.mask_id).sum(-1).max()))
-    return Plan(placements, canvas, slots, sampler)
+    return Plan(placements, canvas, slots, sampler, generator.residue_ids)
 
 
 class AfterPrefix:
@@ -345,9 +368,9 @@ def without_prefix(canvas: Canvas, slots: int) -> Canvas:
     return Canvas(cut(canvas.ids), cut(canvas.fixed), allowed, cut(canvas.attention_mask), cut(canvas.logp), cut(canvas.control))
 
 
-def _assemble(out: Canvas, placements: Sequence[Placement], esm_scorer: Scorer | None) -> list[Design]:
-    """The unranked designs of a filled canvas, with their scores and properties."""
-    sequences = from_canvas(out)
+def _assemble(out: Canvas, sequences: list[str], placements: Sequence[Placement], esm_scorer: Scorer | None) -> list[Design]:
+    """The unranked designs of a filled canvas (``<cls>`` residues ``<eos>``) and its residue strings, with their
+    scores and properties."""
     logp = out.logp[:, 1:-1].float().cpu()  # (B, L): 0 at fixed residues
     generated = ~out.fixed[:, 1:-1].cpu()  # (B, L)
     if esm_scorer is None:
@@ -402,10 +425,12 @@ def load_generator(source: str | Path | Generator, device: torch.device | str = 
         loaded = load(source, device=device)
     except (FileNotFoundError, CheckpointError) as err:
         raise DesignError(f"cannot load the generator {str(source)!r}: {err}") from None
-    _check_alphabet(loaded.model.spec, loaded.tokenizer, str(loaded.path))
+    residue_ids = _people(ResidueIds.of_tokenizer, loaded.tokenizer, prefix=f"{loaded.path}: ")
+    if residue_ids == ESM_IDS:
+        _check_alphabet(loaded.model.spec, loaded.tokenizer, str(loaded.path))
     folder = Path(loaded.path)
     vocabulary = TermVocabulary.load(folder) if (folder / VOCABULARY_FILE).is_file() else None
-    return Generator(loaded.model, vocabulary, str(source))
+    return Generator(loaded.model, vocabulary, str(source), residue_ids)
 
 
 def load_scorer(
@@ -475,11 +500,15 @@ def _check_alphabet(spec, tokenizer, where: str) -> None:
 
 
 def _canvas(
-    placements: Sequence[Placement], spec, device: torch.device, prefix: tuple[list[int], list[bool]] | None = None
+    placements: Sequence[Placement],
+    spec,
+    device: torch.device,
+    prefix: tuple[list[int], list[bool]] | None = None,
+    residue_ids: ResidueIds = ESM_IDS,
 ) -> Canvas:
     """One canvas row per placement (floating motifs may sit differently in each row), after the GO control
     slots ``prefix`` (ids, attended) of a GO-conditioned generator."""
-    rows = [to_canvas(p, spec, device=device) for p in placements]
+    rows = [to_canvas(p, spec, residues=residue_ids, device=device) for p in placements]
     canvas = Canvas(
         ids=torch.cat([r.ids for r in rows]),  # (B, L + 2)
         fixed=torch.cat([r.fixed for r in rows]),

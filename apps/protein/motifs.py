@@ -22,7 +22,15 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from apps.protein.alphabet import ALPHABET, CLS_ID, EOS_ID, STANDARD_IDS, STANDARD_RESIDUES, VOCAB_SIZE, upper_residues
+from apps.protein.alphabet import (
+    ALPHABET,
+    ESM_IDS,
+    STANDARD_IDS,
+    STANDARD_RESIDUES,
+    VOCAB_SIZE,
+    ResidueIds,
+    upper_residues,
+)
 from shared_dlm import Canvas, TokenSpec
 
 ANY = "X"
@@ -177,31 +185,35 @@ def to_canvas(
     batch: int = 1,
     *,
     specials: bool = True,
+    residues: ResidueIds = ESM_IDS,
     device: torch.device | str = "cpu",
 ) -> Canvas:
-    """The placement as a core ``Canvas`` of ``batch`` rows for a model with token ids ``spec``.
+    """The placement as a core ``Canvas`` of ``batch`` rows for a model with token ids ``spec`` that writes
+    residues as ``residues`` says (the ESM alphabet by default; ``ResidueIds.of_tokenizer`` for another model).
 
-    ``specials=True`` is the ESM layout: ``<cls>`` at position 0, the residues at 1..L, ``<eos>`` at L+1,
-    both fixed (offset 1, length L+2). ``specials=False`` is the plain layout: residues at 0..L-1.
-    A model whose vocabulary extends the ESM one (padded to a round size) never gets the extra ids.
+    ``specials=True`` wraps the chain: its start token at position 0, the residues at 1..L, its end token at
+    L+1, both fixed (offset 1, length L+2). ``specials=False`` is the plain layout: residues at 0..L-1.
+    Only residue ids are ever allowed at the residue positions (never a model's extra or special tokens).
     """
-    if spec.vocab_size < VOCAB_SIZE:
-        raise ValueError(f"the model's vocabulary has {spec.vocab_size} tokens, fewer than the {VOCAB_SIZE} ESM tokens")
+    largest = max([*residues.ids.values(), residues.start, residues.end])
+    if spec.vocab_size <= largest:
+        raise ValueError(f"the model's vocabulary has {spec.vocab_size} tokens; its residue ids go up to {largest}")
     allowed = torch.zeros(placement.length, spec.vocab_size, dtype=torch.bool)  # (L, V)
-    allowed[:, :VOCAB_SIZE] = placement.allowed
-    template = list(placement.template)
+    for residue in STANDARD_RESIDUES:  # placement.allowed is over ESM ids, and only ever allows standard residues
+        allowed[:, residues.ids[residue]] = placement.allowed[:, ALPHABET.get_idx(residue)]
+    template = [None if i is None else residues.ids[ALPHABET.get_tok(i)] for i in placement.template]
     if specials:
         ends = torch.zeros(2, spec.vocab_size, dtype=torch.bool)
-        ends[0, CLS_ID] = ends[1, EOS_ID] = True
+        ends[0, residues.start] = ends[1, residues.end] = True
         allowed = torch.cat([ends[:1], allowed, ends[1:]])
-        template = [CLS_ID, *template, EOS_ID]
+        template = [residues.start, *template, residues.end]
     return Canvas.from_template(template, spec, batch=batch, allowed=allowed.to(device), device=device)
 
 
-def from_canvas(canvas: Canvas, *, specials: bool = True) -> list[str]:
-    """The residue strings of a filled canvas laid out by ``to_canvas``."""
+def from_canvas(canvas: Canvas, *, specials: bool = True, residues: ResidueIds = ESM_IDS) -> list[str]:
+    """The residue strings of a filled canvas laid out by ``to_canvas`` with the same ``residues``."""
     ids = canvas.ids[:, 1:-1] if specials else canvas.ids  # (B, L)
-    return ["".join(ALPHABET.get_tok(int(i)) for i in row) for row in ids.tolist()]
+    return [residues.decode(row) for row in ids.tolist()]
 
 
 def _position_sets(allowed_at: Mapping[int, str], length: int) -> dict[int, str]:
