@@ -65,21 +65,28 @@ def model(name: str) -> Loaded:
     return load(name)
 
 
-def masked_log_probs(loaded: Loaded, sequence: str, batch: int = 64) -> torch.Tensor:
-    """(L,) log-probability of each residue of ``sequence`` with that residue alone masked."""
+def masked_distributions(loaded: Loaded, sequence: str, batch: int = 64) -> torch.Tensor:
+    """(L, V) log-probabilities over the model's vocabulary at each residue of ``sequence``, that residue alone
+    masked (one row a residue, ``batch`` rows a forward)."""
     ids = torch.tensor(chain_ids(loaded.tokenizer, sequence))  # (L + 2,): start, residues, end
     spec, length = loaded.model.spec, len(sequence)
     if ids.numel() > spec.max_len:
         raise ValueError(f"the chain has {length} residues; {loaded.path.name} reads at most {spec.max_len - 2}")
-    out = torch.empty(length)
+    out = torch.empty(length, spec.vocab_size)
     for start in range(0, length, batch):
         where = torch.arange(start, min(start + batch, length)) + 1  # positions of the residues in the row
         rows = ids.repeat(len(where), 1)  # (b, L + 2)
         rows[torch.arange(len(where)), where] = spec.mask_id
         with torch.no_grad():
-            logp = loaded.model(rows).float().log_softmax(-1)  # (b, L + 2, V)
-        out[where - 1] = logp[torch.arange(len(where)), where, ids[where]]
+            logits = loaded.model(rows).float()  # (b, L + 2, V)
+        out[where - 1] = logits[torch.arange(len(where)), where].log_softmax(-1)
     return out
+
+
+def masked_log_probs(loaded: Loaded, sequence: str, batch: int = 64) -> torch.Tensor:
+    """(L,) log-probability of each residue of ``sequence`` with that residue alone masked."""
+    ids = torch.tensor(chain_ids(loaded.tokenizer, sequence)[1:-1])  # (L,)
+    return masked_distributions(loaded, sequence, batch).gather(1, ids[:, None])[:, 0]
 
 
 def score_chain(sequence: str, numbered: Numbered | None = None, esm: Scorer | None = None) -> ChainScore:
