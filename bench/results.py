@@ -21,11 +21,19 @@ def pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def parse_cells(s: dict) -> str:
+    """The parse rates of a HumanEval score block; figures from before ``parse_rate_tree_sitter`` hold only
+    tree-sitter's rate, as ``parse_rate``, and are labelled so."""
+    if "parse_rate_tree_sitter" not in s:
+        return f"parses (tree-sitter) {pct(s['parse_rate'])}"
+    return f"parses {pct(s['parse_rate'])} (tree-sitter {pct(s['parse_rate_tree_sitter'])})"
+
+
 def humaneval(f: dict) -> tuple[str, str, str]:
     what = f"HumanEval {f['mode']} infilling, {f['tasks']} tasks, holes starting {f.get('hole_starts', 'at the line')}"
-    result = f"pass@1 {pct(f['pass@1'])}, parses {pct(f['parse_rate'])}, blank {pct(f['blank_rate'])}"
+    result = f"pass@1 {pct(f['pass@1'])}, {parse_cells(f)}, blank {pct(f['blank_rate'])}"
     baselines = "; ".join(
-        f"`{name}`: pass@1 {pct(b['pass@1'])}, parses {pct(b['parse_rate'])}, blank {pct(b['blank_rate'])}"
+        f"`{name}`: pass@1 {pct(b['pass@1'])}, {parse_cells(b)}, blank {pct(b['blank_rate'])}"
         for name, b in f["baselines"].items()
     )
     return what, result, baselines

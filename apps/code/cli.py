@@ -173,10 +173,12 @@ def evaluate(args: argparse.Namespace) -> int:
         f"{report['model']} ({report['seconds']} s)"
     )
     rows = [("model", report), *report["baselines"].items()]
-    print(f"{'':20}{'pass@1':>8}{'exact':>8}{'parses':>8}{'blank':>8}")
-    for name, scores in rows:
-        figures = (scores[key] for key in ("pass@1", "exact_match", "parse_rate", "blank_rate"))
-        print(f"{name:20}" + "".join(f"{value:8.3f}" for value in figures))
+    print(f"{'':20}{'pass@1':>8}{'exact':>8}{'parses':>8}{'tree-sitter':>12}{'blank':>8}")
+    for name, s in rows:
+        print(
+            f"{name:20}{s['pass@1']:8.3f}{s['exact_match']:8.3f}{s['parse_rate']:8.3f}"
+            f"{s['parse_rate_tree_sitter']:12.3f}{s['blank_rate']:8.3f}"
+        )
     return 0
 
 

@@ -3,8 +3,11 @@
 For each task the model's top candidate (an ``apps.code.infill.Infiller``) is spliced into the hole and the problem's
 tests run in the sandbox (``apps.code.sandbox``). Reported: pass@1 (the top candidate passes), exact match
 (the candidate equals the reference middle once trailing whitespace is stripped from every line and trailing
-blank lines dropped), parse rate (tree-sitter parses the spliced function) and blank rate (the middle is empty
-or whitespace: it fills nothing, and parses wherever the rest of the function does). The baselines need no model:
+blank lines dropped), parse rate (the spliced function parses: ``grammars.parses``, tree-sitter and this
+interpreter's ``ast`` both accept it), the tree-sitter parse rate beside it (``parse_rate_tree_sitter``:
+tree-sitter-python accepts indentation Python rejects, so it flatters; figures before it report only that one,
+as ``parse_rate``) and blank rate (the middle is empty or whitespace: it fills nothing, and parses wherever the
+rest of the function does). The baselines need no model:
 ``pass`` (the statement ``pass`` at the indentation of the reference's first line) and
 ``copy_previous_line`` (the line just before the hole, repeated); they show how much a task gives away.
 """
@@ -16,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from apps.code.grammars import parses
+from apps.code.grammars import parses, tree_sitter_parses
 from apps.code.infill import DEFAULT_MODEL, InfillConfig, Infiller, resolve_model
 from apps.code.sandbox import pass_at_1
 from apps.code.tasks import InfillTask, after_indent, infill_tasks
@@ -32,6 +35,7 @@ class Scores:
     pass_at_1: float
     exact_match: float
     parse_rate: float
+    parse_rate_tree_sitter: float
     blank_rate: float
 
     def as_dict(self) -> dict[str, float]:
@@ -39,6 +43,7 @@ class Scores:
             "pass@1": self.pass_at_1,
             "exact_match": self.exact_match,
             "parse_rate": self.parse_rate,
+            "parse_rate_tree_sitter": self.parse_rate_tree_sitter,
             "blank_rate": self.blank_rate,
         }
 
@@ -49,14 +54,16 @@ def normalise(text: str) -> list[str]:
 
 
 def score_middles(tasks: list[InfillTask], middles: list[str], workers: int = 2) -> Scores:
-    """pass@1, exact match, parse rate and blank rate of one middle a task."""
+    """pass@1, exact match, parse rates (Python's and tree-sitter's) and blank rate of one middle a task."""
     if len(tasks) != len(middles) or not tasks:
         raise ValueError(f"need one middle for each of at least one task, got {len(middles)} for {len(tasks)} tasks")
     passed = pass_at_1(zip(tasks, middles), workers=workers).score
     exact = sum(normalise(m) == normalise(t.middle) for t, m in zip(tasks, middles)) / len(tasks)
-    parsed = sum(parses(t.prefix + m + t.suffix, LANGUAGE) for t, m in zip(tasks, middles)) / len(tasks)
+    spliced = [t.prefix + m + t.suffix for t, m in zip(tasks, middles)]
+    parsed = sum(parses(text, LANGUAGE) for text in spliced) / len(tasks)
+    lenient = sum(tree_sitter_parses(text, LANGUAGE) for text in spliced) / len(tasks)
     blank = sum(not m.strip() for m in middles) / len(tasks)
-    return Scores(passed, exact, parsed, blank)
+    return Scores(passed, exact, parsed, lenient, blank)
 
 
 def pass_baseline(task: InfillTask) -> str:

@@ -1,4 +1,6 @@
-"""Tree-sitter grammars by language name, and the syntax errors tree-sitter finds in a source.
+"""Tree-sitter grammars by language name, and the syntax errors found in a source: tree-sitter's, and for
+Python also the interpreter's own parser's, since tree-sitter-python accepts indentation Python rejects
+(docs/parsing.md).
 
 Each grammar comes from its own PyPI package (``tree-sitter-python``, ``tree-sitter-go``, ...), which
 ships the compiled parser: nothing is downloaded at run time. A package is imported on first use, so a
@@ -7,7 +9,9 @@ missing grammar only fails for its own language, with the pip command in the mes
 
 from __future__ import annotations
 
+import ast
 import importlib
+import warnings
 from dataclasses import dataclass
 from functools import cache
 from pathlib import PurePath
@@ -74,7 +78,8 @@ def make_parser(language: str) -> Parser:
 
 @dataclass(frozen=True)
 class SyntaxProblem:
-    """An ERROR or MISSING node: where it is, and the narrower pieces to blame for it.
+    """An ERROR or MISSING node (or, for Python, the interpreter's syntax error): where it is, and the
+    narrower pieces to blame for it.
 
     Ranges are half-open byte ranges of the parsed source. A MISSING node has no width: its range is
     widened to one byte either side of its position, so that it touches the tokens around the gap.
@@ -83,7 +88,7 @@ class SyntaxProblem:
     ``x`` and ``1``); when it has none of those, the whole node.
     """
 
-    kind: str  # "ERROR", or "MISSING" followed by the missing node's type: "MISSING )"
+    kind: str  # "ERROR", "MISSING" and the missing node's type ("MISSING )"), or Python's "IndentationError: ..."
     start: int
     end: int
     blame: tuple[tuple[int, int], ...]
@@ -120,11 +125,52 @@ def tree_problems(tree: Tree) -> list[SyntaxProblem]:
     return problems
 
 
+def python_problem(source: bytes) -> SyntaxProblem | None:
+    """The syntax error this interpreter's parser finds first in ``source``, spanning its whole lines (the
+    line's leading whitespace is what an IndentationError is about); None when it compiles to an AST. An
+    error without a line (a null byte) spans the whole source."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # invalid escape sequences and the like are warnings, not errors
+        try:
+            compile(source, "<infill>", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as err:
+            kind = f"{type(err).__name__}: {err.msg if isinstance(err, SyntaxError) else err}"
+            first = getattr(err, "lineno", None)
+            if not first:
+                return SyntaxProblem(kind, 0, len(source), ((0, len(source)),))
+            last = max(getattr(err, "end_lineno", None) or first, first)
+            start, end = _line_start(source, first), _line_start(source, last + 1)
+            return SyntaxProblem(kind, start, end, ((start, end),))
+    return None
+
+
+def _line_start(source: bytes, line: int) -> int:
+    """Byte offset of the start of 1-based ``line`` (the end of the source past its last line)."""
+    at = 0
+    for _ in range(line - 1):
+        at = source.find(b"\n", at) + 1
+        if at == 0:
+            return len(source)
+    return at
+
+
 def find_errors(source: bytes, language: str) -> list[SyntaxProblem]:
-    """ERROR and MISSING nodes of ``source`` parsed as ``language``; empty when it parses cleanly."""
-    return tree_problems(make_parser(language).parse(source))
+    """ERROR and MISSING nodes of ``source`` parsed as ``language``, in source order; for Python, where
+    tree-sitter finds none, the interpreter's syntax error (it names only its first). Empty when it parses."""
+    problems = tree_problems(make_parser(language).parse(source))
+    if language == "python" and not problems:
+        problems = [p for p in [python_problem(source)] if p is not None]
+    return problems
+
+
+def tree_sitter_parses(text: str, language: str) -> bool:
+    """True when tree-sitter parses ``text`` with no ERROR or MISSING node (lenient: docs/parsing.md)."""
+    return not make_parser(language).parse(text.encode("utf-8")).root_node.has_error
 
 
 def parses(text: str, language: str) -> bool:
-    """True when tree-sitter parses ``text`` with no ERROR or MISSING node."""
-    return not make_parser(language).parse(text.encode("utf-8")).root_node.has_error
+    """True when ``text`` is valid ``language``: tree-sitter finds no error and, for Python, this
+    interpreter's parser accepts it too (tree-sitter-python accepts an over-indented line)."""
+    if not tree_sitter_parses(text, language):
+        return False
+    return language != "python" or python_problem(text.encode("utf-8")) is None

@@ -29,7 +29,8 @@ prefix as given; the whitespace is taken off the candidate's text again.
 
 A row's candidate is its hole read up to the first ``<eoi>`` (what follows an ``<eoi>`` is discarded, and
 the remasker is shown the row that way too). Candidates are ranked by ``apps.code.syntax.rank_key``: blank
-ones (empty or whitespace only) last, those whose spliced file parses first, then by score, the mean
+ones (empty or whitespace only) last, those whose spliced file parses first (``grammars.parses``: for Python,
+tree-sitter and the interpreter's parser both accept it), then by score, the mean
 log-probability of the candidate's tokens when they were committed (``Canvas.logp``; an empty candidate
 scores NaN). Equal texts are kept once, and the best ``num`` of all rows are returned.
 """
@@ -74,7 +75,7 @@ class Candidate:
     """One filling of the hole."""
 
     text: str  # the middle, to put between prefix and suffix
-    parses: bool  # prefix + text + suffix parses with the language's grammar
+    parses: bool  # prefix + text + suffix parses (grammars.parses: for Python, ast accepts it too)
     score: float  # mean log-probability of its tokens under the model (NaN when empty)
     length: int  # the hole slots it fills (with a healed prefix, the whitespace's tokens too)
     slots: int  # hole slots of the row that made it

@@ -1,5 +1,6 @@
 """Syntax-aware remasking for code infilling: after each denoising step, tree-sitter parses every row's
-infill between its fixed prefix and suffix, and the hole tokens it blames go back to the mask.
+infill between its fixed prefix and suffix, and the hole tokens it blames go back to the mask; for Python
+the interpreter's own parser judges whole rows too, as tree-sitter-python accepts indentation Python rejects.
 
 Rules (each one a choice; the tests pin them down):
 
@@ -21,6 +22,12 @@ Rules (each one a choice; the tests pin them down):
 - **Blame.** Each remaining error blames the hole tokens whose bytes overlap its narrowed pieces
   (`SyntaxProblem.blame`), or its whole node when no piece reaches the hole; ``margin`` neighbouring
   hole tokens on each side go too, clipped to the hole.
+- **Python's parser.** For Python, a row with no pending slot in which tree-sitter blames nothing is also
+  compiled (``grammars.python_problem``) from the start of the top-level item the hole sits in: its first
+  syntax error blames the hole tokens on the error's lines, margin included (tree-sitter's narrower blame
+  wins where it has one). An error on lines clear of the hole is the context's and blames
+  nothing, as tree-sitter's errors away from the hole do. Rows with pending slots are left to tree-sitter:
+  Python's parser reports text cut short (an open bracket) on the line where it opens.
 
 Each row keeps its parser and its last tree, and re-parses incrementally (``Tree.edit`` and
 ``Parser.parse(new, old_tree)``); the suffix is cut after the top-level item the hole sits in, so that a
@@ -37,7 +44,15 @@ from torch import Tensor
 from transformers import PreTrainedTokenizerFast
 from tree_sitter import Parser, Tree
 
-from apps.code.grammars import SyntaxProblem, find_errors, get_grammar, make_parser, parses, tree_problems
+from apps.code.grammars import (
+    SyntaxProblem,
+    find_errors,
+    get_grammar,
+    make_parser,
+    parses,
+    python_problem,
+    tree_problems,
+)
 from shared_dlm import Canvas
 
 __all__ = ["RemaskReason", "SyntaxRemasker", "find_errors", "parses", "rank_key", "token_bytes"]
@@ -157,6 +172,7 @@ class SyntaxRemasker:
         self._context = self.prefix + self.suffix  # the source with an empty hole
         self._context_tree = make_parser(language).parse(self._context)
         self._prefix_errors, self._suffix_errors = self._context_errors()
+        self._item_start = self._top_level_start()
         self._rows: list[_Row] = []
         self.last_reasons: list[RemaskReason] = []
 
@@ -168,6 +184,14 @@ class SyntaxRemasker:
         after = len(self.prefix) + len(suffix) - len(suffix.lstrip())  # end of the blank run at the hole
         starts = (item.start_byte for item in tree.root_node.children if item.start_byte > after)
         return suffix[: next(starts, len(self.prefix) + len(suffix)) - len(self.prefix)]
+
+    def _top_level_start(self) -> int:
+        """Byte offset of the line where the top-level item holding the hole starts: Python's parser reads
+        from there, as indentation only matters within a top-level item; 0 when that line is indented."""
+        lo = len(self.prefix.rstrip())
+        start = max((item.start_byte for item in self._context_tree.root_node.children if item.start_byte <= lo), default=0)
+        start = self.prefix.rfind(b"\n", 0, start) + 1
+        return 0 if self.prefix[start : start + 1] in (b" ", b"\t") else start
 
     def _context_errors(self) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """Errors of prefix + suffix with an empty hole that keep clear of the insertion point: the
@@ -228,10 +252,21 @@ class SyntaxRemasker:
             if _touches(problem.start, problem.end, own):
                 continue
             hits = _overlapping(spans, problem.blame) or _overlapping(spans, ((problem.start, problem.end),))
-            for i in hits:
-                for j in range(max(i - self.margin, 0), min(i + self.margin + 1, cut)):
-                    blamed.setdefault(j, problem)
+            self._blame(blamed, hits, problem, cut)
+        if self.language == "python" and cut == len(hole_ids) and not blamed:
+            problem = python_problem(source[self._item_start :])
+            if problem is not None:
+                start, end = problem.start + self._item_start, problem.end + self._item_start
+                if start <= pos and end >= len(self.prefix):  # its lines reach the hole
+                    problem = SyntaxProblem(problem.kind, start, end, ((start, end),))
+                    self._blame(blamed, _overlapping(spans, problem.blame), problem, cut)
         return sorted(blamed.items())
+
+    def _blame(self, blamed: dict[int, SyntaxProblem], hits: list[int], problem: SyntaxProblem, cut: int) -> None:
+        """Blame ``problem`` on the hit hole tokens and ``margin`` neighbours each side, first blame kept."""
+        for i in hits:
+            for j in range(max(i - self.margin, 0), min(i + self.margin + 1, cut)):
+                blamed.setdefault(j, problem)
 
 
 def _overlapping(spans: list[tuple[int, int]], ranges) -> list[int]:

@@ -7,20 +7,22 @@ import pytest
 import torch
 
 import apps.code
-from apps.code.grammars import parses
+from apps.code.grammars import parses, tree_sitter_parses
 from apps.code.infill import (
     Candidate,
     ContextTruncatedWarning,
+    HoleCanvas,
     InfillConfig,
     candidate_rank,
     heal_whitespace,
     hole_canvas,
     hole_vocabulary,
     infill,
+    ranked_candidates,
     resolve_model,
     trained_slots,
 )
-from shared_dlm import SamplerConfig, generate, load
+from shared_dlm import Canvas, SamplerConfig, generate, load
 
 from .infill_helpers import tiny_model_folder, tiny_tokenizer
 
@@ -64,6 +66,20 @@ def test_blank_candidates_rank_after_any_code():
     broken = Candidate("return (", False, -2.5, 3, 8)
     code = Candidate("return x", True, -1.5, 2, 8)
     assert sorted([blank, empty, broken, code], key=candidate_rank, reverse=True) == [code, broken, blank, empty]
+
+
+def test_a_candidate_python_accepts_ranks_before_a_likelier_one_only_tree_sitter_accepts(tokenizer):
+    """Row 0 over-indents its line (tree-sitter-python accepts it, Python does not) and scores higher."""
+    prefix, suffix = "def f(x):\n    y = x\n", "\n"
+    texts = ["        return y", "    return y"]
+    rows = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    width = max(len(r) for r in rows)
+    ids = torch.tensor([r + [tokenizer.eoi_token_id] * (width - len(r)) for r in rows])
+    out = Canvas(ids, torch.zeros_like(ids, dtype=torch.bool), logp=torch.tensor([[-0.1] * width, [-2.0] * width]))
+    made = HoleCanvas(out, slice(0, width), [width, width], False, prefix)
+    first, second = ranked_candidates(made, out, tokenizer, prefix, suffix, "python")
+    assert (first.text, first.parses) == ("    return y", True) and (second.text, second.parses) == (texts[0], False)
+    assert tree_sitter_parses(prefix + texts[0] + suffix, "python") and first.score < second.score
 
 
 def test_parsing_candidates_come_before_the_others(loaded):

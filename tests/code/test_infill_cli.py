@@ -138,7 +138,9 @@ def test_eval_humaneval_end_to_end(folder, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["tasks"] == 3 and report["mode"] == "single-line"
     for scores in (report, *report["baselines"].values()):
-        assert all(0.0 <= scores[key] <= 1.0 for key in ("pass@1", "exact_match", "parse_rate", "blank_rate"))
+        keys = ("pass@1", "exact_match", "parse_rate", "parse_rate_tree_sitter", "blank_rate")
+        assert all(0.0 <= scores[key] <= 1.0 for key in keys)
+        assert scores["parse_rate"] <= scores["parse_rate_tree_sitter"]  # Python's parser only adds rejections
     assert set(report["baselines"]) == {"pass", "copy_previous_line"}
     assert report["baselines"]["pass"]["blank_rate"] == 0.0
     assert report["seconds"] >= 0 and report["pass@1"] == 0.0  # a random model passes nothing
@@ -150,9 +152,9 @@ def test_eval_humaneval_prints_a_table(folder, capsys):
     args = ["eval", "humaneval", "--mode", "single-line", "--limit", "1", "--model", str(folder), "--num", "1"]
     assert main([*args, "--steps", "4"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[1].split() == ["pass@1", "exact", "parses", "blank"]
+    assert lines[1].split() == ["pass@1", "exact", "parses", "tree-sitter", "blank"]
     assert [line.split()[0] for line in lines[2:]] == ["model", "pass", "copy_previous_line"]
-    assert all(len(line.split()) == 5 for line in lines[2:])
+    assert all(len(line.split()) == 6 for line in lines[2:])
 
 
 def test_eval_humaneval_after_indent_starts_holes_at_the_cursor(folder, capsys):

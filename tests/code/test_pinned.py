@@ -1,6 +1,9 @@
 """Same seeds, same candidates: infill and the batch infiller on the shipped model, pinned to what they made
-before the pipeline was rebuilt as one planner (issue 23). A change here is a change of behaviour: the one made
-since is that a fill whose suffix starts with a line break ends without its own (issue 24: no blank line added)."""
+before the pipeline was rebuilt as one planner (issue 23). A change here is a change of behaviour: those made
+since are that a fill whose suffix starts with a line break ends without its own (issue 24: no blank line added),
+and that Python's own parser judges whole rows (issue 27): "healed-space"'s 16-slot row read ``return continue``
+at step 3, which tree-sitter flagged only on the prefix's ``return``, so it was kept; Python's parser blames the
+line and sends it back, and that row no longer makes the second candidate."""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from apps.code import (
 HOLES = [  # prefix, suffix, settings, candidates (text, parses, score, length, slots, lead)
     (
         "def mean(values):\n    return ", "\n", dict(num=2, lengths=[8, 16], seed=3),
-        [("None", True, -0.784306, 2, 8, 0), ("_get_with_for_state", True, -1.181509, 9, 16, 0)],
+        [("None", True, -0.784306, 2, 8, 0), ("False", True, -0.925689, 2, 8, 0)],
     ),
     (
         "def add(a, b):\n", "\n\nprint(add(1, 2))\n",

@@ -1,12 +1,14 @@
-"""The tree-sitter remasker on hand-made broken and correct code in six languages, and inside `generate`."""
+"""The syntax remasker on hand-made broken and correct code in six languages, and inside `generate`; for Python
+the interpreter's parser too, where tree-sitter accepts indentation Python rejects."""
 
+import ast
 import math
 import random
 
 import pytest
 import torch
 
-from apps.code.grammars import GRAMMARS, find_errors, get_grammar, grammar_for_path, parses
+from apps.code.grammars import GRAMMARS, find_errors, get_grammar, grammar_for_path, parses, tree_sitter_parses
 from apps.code.syntax import SyntaxRemasker, rank_key
 from apps.code.tokenizer import TokenizerConfig, train_tokenizer
 from shared_dlm import Canvas, SamplerConfig, Trace, char_tokenizer, generate
@@ -253,3 +255,49 @@ def test_registry_and_errors_for_people(tokenizer):
         SyntaxRemasker("", "", "python", tokenizer, gappy)
     with pytest.raises(ValueError, match="byte-level BPE"):
         SyntaxRemasker("", "", "python", char_tokenizer(["<mask>", "<pad>", "a", " "]), slice(0, 4))
+
+
+# Indentation tree-sitter-python accepts and Python rejects (issue 27): (prefix, hole, suffix).
+INDENTATION = {
+    "over-indented line": ("def f(x):\n    y = x\n", "        return y", "\n"),
+    "under-indented return": ("def f(x):\n    if x:\n        y = 1\n", "  return y", "\n"),
+    "unindented body": ("def f(x):\n", "return x", "\n"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INDENTATION))
+def test_python_parses_only_what_the_interpreter_accepts(case):
+    prefix, hole, suffix = INDENTATION[case]
+    text = prefix + hole + suffix
+    assert tree_sitter_parses(text, "python")  # the gap: tree-sitter alone calls it valid
+    with pytest.raises(SyntaxError):
+        ast.parse(text)
+    assert not parses(text, "python")
+    (problem,) = find_errors(text.encode(), "python")
+    assert problem.kind.startswith("IndentationError") and text.encode()[problem.start : problem.end] == (hole + suffix).encode()
+
+
+@pytest.mark.parametrize("case", sorted(INDENTATION))
+def test_an_indentation_error_in_the_hole_sends_its_line_back(tokenizer, case):
+    prefix, hole, suffix = INDENTATION[case]
+    remasker, canvas, _, out = infill(tokenizer, prefix, [hole], suffix)
+    assert remasked_text(tokenizer, canvas, out).strip() == hole.strip()
+    assert remasker.last_reasons and all(r.kind.startswith("IndentationError") for r in remasker.last_reasons)
+
+
+def test_a_python_error_clear_of_the_hole_remasks_nothing(tokenizer):
+    """The suffix's over-indented line is the user's: tree-sitter does not see it, Python does, and neither blames the hole."""
+    prefix, suffix = "def f(x):\n    y = ", "\n    return y\n\n\ndef g():\n    a = 1\n        b = 2\n"
+    assert tree_sitter_parses(prefix + "x + 1" + suffix, "python") and not parses(prefix + "x + 1" + suffix, "python")
+    _, _, _, out = infill(tokenizer, prefix, ["x + 1"], suffix, margin=2)
+    assert not out.any()
+
+
+def test_python_judges_only_rows_without_pending_slots(tokenizer):
+    """A row still holding a mask is text cut short: Python's parser would call its open bracket an error."""
+    prefix, hole = "def f(x):\n    y = ", "g(x,\n      1)"
+    last = len(encode(tokenizer, hole)) - 1
+    assert tokenizer.decode(encode(tokenizer, hole)[last]) == ")"
+    assert not parses(prefix + hole[:-1] + "\n", "python")
+    _, _, _, out = infill(tokenizer, prefix, [hole], "\n", pending=(last,))
+    assert not out.any()
