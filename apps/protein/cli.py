@@ -13,10 +13,12 @@ import shlex
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
+from apps.protein.antibody.humanize import HumanizeError
 from apps.protein.antibody.numbering import NumberingError
+from apps.protein.antibody.redesign import RedesignError
 from apps.protein.corpus import DEFAULT_SOURCE, CorpusConfig, CorpusError, build_corpus
 from apps.protein.design import (
     DEFAULT_GO_MODEL,
@@ -32,7 +34,7 @@ from apps.protein.design import (
     load_scorer,
     model_folder,
 )
-from apps.protein.fasta import FastaError, design_record, read_fasta, write_fasta
+from apps.protein.fasta import FastaError, Record, design_record, format_fasta, read_fasta, write_fasta
 from apps.protein.go import TermError
 from apps.protein.properties import properties
 from apps.protein.tools import ToolError
@@ -48,7 +50,8 @@ from shared_dlm import (
 )
 
 FOLDER_OUTPUTS = ("corpus", "train-scorer", "train-go")  # the subcommands whose --out is a folder they write
-PEOPLE_ERRORS = (CorpusError, ToolError, DesignError, FastaError, TermError, OutputError, NumberingError)
+PEOPLE_ERRORS = (CorpusError, ToolError, DesignError, FastaError, TermError, OutputError, NumberingError, RedesignError,
+                 HumanizeError)
 
 
 def add_corpus(subparsers: argparse._SubParsersAction) -> None:
@@ -672,6 +675,175 @@ def add_antibody(subparsers: argparse._SubParsersAction) -> None:
     score.add_argument("--device", default="cpu", help="torch device of the ESM-2 scorer")
     score.add_argument("--json", action="store_true", help="print the scores as JSON, every residue's too")
     score.set_defaults(run=run_antibody_score)
+    add_antibody_design(tasks)
+    add_antibody_humanize(tasks)
+
+
+def _antibody_records(path: Path) -> list:
+    """The records of an antibody FASTA, each numbered (IMGT) before any work: a bad record fails at once."""
+    from apps.protein.antibody import NumberingError, number
+
+    records = read_fasta(path)
+    numbered = []
+    for record in records:
+        try:
+            numbered.append(number(record.sequence))
+        except NumberingError as error:
+            raise NumberingError(f"{path}: record {record.id}: {error}") from None
+    return list(zip(records, numbered))
+
+
+def _length_range(value: str) -> tuple[int, int]:
+    try:
+        low, _, high = value.partition("-")
+        return int(low), int(high or low)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MIN-MAX residues, e.g. 10-14, got {value!r}") from None
+
+
+def add_antibody_design(tasks: argparse._SubParsersAction) -> None:
+    from apps.protein.antibody import ANTIBERTY, DEFAULT_CONFIG
+
+    parser = tasks.add_parser(
+        "design",
+        help="redesign named regions of antibody chains (CDRs, frameworks, IMGT ranges), everything else fixed",
+        description="Redesign regions of each chain of a FASTA file (one record a chain, VH or VL, the type detected "
+        "by IMGT numbering) with a pretrained antibody language model as the denoiser. Each region applies to the "
+        "records of its chain (cdrh3: heavy, cdrl1: light, H:105-117: heavy).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("fasta", type=Path, help="one record a chain")
+    parser.add_argument(
+        "--redesign", action="append", required=True, metavar="REGION",
+        help="cdrh1-3, cdrl1-3, frh1-4, frl1-4, or an IMGT range such as H:105-117; repeatable",
+    )  # fmt: skip
+    parser.add_argument("--length-range", type=_length_range, metavar="MIN-MAX",
+                        help="let the one redesigned CDR take any length in MIN-MAX residues")
+    parser.add_argument("--num", type=int, default=DEFAULT_CONFIG.num, help="designs per chain")
+    parser.add_argument("--model", default=ANTIBERTY, choices=("antiberty", "sapiens"),
+                        help="denoiser: AntiBERTy, or the Sapiens model of the chain's type")
+    parser.add_argument("--sampler", default=DEFAULT_CONFIG.sampler, help=f"sampling strategy: {', '.join(sorted(STRATEGIES))}")
+    parser.add_argument("--steps", type=int, help="denoising steps (None: one per generated residue)")
+    parser.add_argument("--temperature", type=float, default=DEFAULT_CONFIG.temperature, help="sampling temperature")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the sampler")
+    parser.add_argument("--out", type=Path, help="FASTA file to write the designs to (whole or not at all)")
+    parser.add_argument("--json", action="store_true", help="print the designs as JSON")
+    parser.set_defaults(run=run_antibody_design)
+
+
+def run_antibody_design(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from apps.protein.antibody import RedesignError, redesign
+    from apps.protein.antibody.redesign import generator_for, redesign_indices
+
+    if args.out is not None:
+        check_output(args.out, "file")
+    chains = _antibody_records(args.fasta)
+    for spec in args.redesign:  # each region goes to the records of its chain
+        chain = _chain_of_region(spec)
+        if chain not in ("H", "L"):
+            raise RedesignError(f"--redesign {spec}: unknown region: expected cdrh1-3, cdrl1-3, frh1-4, frl1-4, or an "
+                                "IMGT range such as H:105-117")  # fmt: skip
+        if not any(n.chain == chain for _, n in chains):
+            raise RedesignError(f"--redesign {spec}: a region of the {'heavy' if chain == 'H' else 'light'} chain, and "
+                                f"{args.fasta} holds none")  # fmt: skip
+    config = replace(_antibody_config(args), num=args.num)
+    requests = []
+    for record, numbered in chains:
+        regions = [r for r in args.redesign if _chain_of_region(r) == numbered.chain]
+        if not regions:
+            continue
+        try:
+            indices = redesign_indices(numbered, regions)
+        except RedesignError as error:
+            raise RedesignError(f"{args.fasta}: record {record.id}: {error}") from None
+        longest = generator_for(args.model, numbered.chain).spec.max_len - 2
+        grown = len(record.sequence) - len(indices) + (args.length_range[1] if args.length_range else len(indices))
+        if grown > longest:
+            raise RedesignError(f"{args.fasta}: record {record.id}: {grown} residues; {args.model} reads at most {longest}")
+        requests.append((record, numbered, regions))
+    out_records, listed = [], []
+    for record, numbered, regions in requests:
+        try:
+            designs = redesign(record.sequence, regions, config, generator=args.model, length_range=args.length_range,
+                               numbered=numbered)  # fmt: skip
+        except RedesignError as error:
+            raise RedesignError(f"{args.fasta}: record {record.id}: {error}") from None
+        for d in designs:
+            name = f"{record.id}_design_{d.rank}"
+            header = (f"{name} parent={record.id} regions={','.join(regions)} redesigned={d.redesigned} "
+                      f"log_prob={d.generator_log_prob:.4g} model={args.model} seed={args.seed} sample={d.sample}")  # fmt: skip
+            out_records.append(Record(name, header, d.sequence))
+            listed.append({"id": name, "parent": record.id, **d.as_dict()})
+    if args.out is not None:
+        write_fasta(args.out, out_records)
+    if args.json:
+        print(json.dumps(listed, indent=2))
+    elif args.out is None:
+        print(format_fasta(out_records), end="")
+    return 0
+
+
+def _chain_of_region(spec: str) -> str | None:
+    text = spec.strip().upper()
+    if ":" in text:
+        return text[0]
+    return text[-2] if len(text) >= 2 and text[:2] in ("CD", "FR") else None
+
+
+def _antibody_config(args: argparse.Namespace):
+    from apps.protein.antibody import DEFAULT_CONFIG
+
+    return replace(DEFAULT_CONFIG, sampler=args.sampler, steps=args.steps, temperature=args.temperature, seed=args.seed)
+
+
+def add_antibody_humanize(tasks: argparse._SubParsersAction) -> None:
+    from apps.protein.antibody import HumanizeConfig
+
+    defaults = HumanizeConfig()
+    parser = tasks.add_parser(
+        "humanize",
+        help="humanize antibody chains: frameworks redesigned toward the human repertoire, CDRs kept",
+        description="Humanize each chain of a FASTA file (one record a chain, VH or VL of a non-human antibody, the "
+        "type detected by IMGT numbering) with the Sapiens model of its type; every CDR residue is kept. The output "
+        "holds one humanized record per input record, in the same order, with the same header line.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("fasta", type=Path, help="one record a chain")
+    parser.add_argument("--method", default=defaults.method, choices=("masked", "diffusion"),
+                        help="masked: each framework residue masked in turn, the most human residue taken; diffusion: "
+                        "the least human framework positions resampled by the diffusion sampler, kept if more human")  # fmt: skip
+    parser.add_argument("--keep-vernier", action="store_true", help="keep the Vernier-zone residues as well as the CDRs")
+    parser.add_argument("--rounds", type=int, default=defaults.rounds, help="most mask-sample-keep rounds")
+    parser.add_argument("--threshold", type=float, default=defaults.threshold,
+                        help="masked: change only residues Sapiens gives a probability below this")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the diffusion method's sampler")
+    parser.add_argument("--out", type=Path, help="FASTA file to write the humanized chains to (whole or not at all)")
+    parser.add_argument("--json", action="store_true", help="print each chain's mutations and scores as JSON")
+    parser.set_defaults(run=run_antibody_humanize)
+
+
+def run_antibody_humanize(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from apps.protein.antibody import HumanizeConfig, humanize
+
+    if args.out is not None:
+        check_output(args.out, "file")
+    config = HumanizeConfig(method=args.method, rounds=args.rounds, keep_vernier=args.keep_vernier,
+                            threshold=args.threshold, design=replace(HumanizeConfig().design, seed=args.seed))  # fmt: skip
+    chains = _antibody_records(args.fasta)
+    results = [humanize(record.sequence, config, numbered) for record, numbered in chains]
+    out_records = [Record(record.id, record.description, h.sequence) for (record, _), h in zip(chains, results)]
+    if args.out is not None:
+        write_fasta(args.out, out_records)
+    if args.json:
+        print(json.dumps([{"id": r.id, "description": r.description, **h.as_dict()} for (r, _), h in zip(chains, results)],
+                         indent=2))  # fmt: skip
+    elif args.out is None:
+        print(format_fasta(out_records), end="")
+    else:
+        for (record, _), h in zip(chains, results):
+            print(f"{record.id}: {len(h.mutations)} mutations, humanness {h.humanness_before:.3f} -> {h.humanness_after:.3f}",
+                  file=sys.stderr)  # fmt: skip
+    return 0
 
 
 def run_antibody_score(args: argparse.Namespace, argv: Sequence[str]) -> int:
