@@ -15,6 +15,7 @@ DEBIAN_PACKAGES = {
     "mmseqs": "mmseqs2",
     "makeblastdb": "ncbi-blast+",
     "blastdbcmd": "ncbi-blast+",
+    "hmmscan": "hmmer",
     "/usr/bin/chromium": "chromium",
 }
 

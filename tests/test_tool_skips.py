@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# One test or more of every kind that runs mmseqs, makeblastdb or blastdbcmd.
+# One test or more of every kind that runs mmseqs, makeblastdb, blastdbcmd or hmmscan.
 TOOL_DRIVEN = [
     "tests/protein/test_homology.py",
     "tests/protein/test_corpus.py::test_corpus_has_the_expected_rows_and_columns",
@@ -25,6 +25,7 @@ TOOL_DRIVEN = [
     "tests/protein/test_evaluate.py::test_evaluate_reports_every_set_with_its_baselines",
     "tests/protein/test_evaluate.py::test_eval_cli_prints_one_json_object",
     "tests/protein/test_go_design.py::test_eval_go_reports_every_term_under_both_annotators",
+    "tests/protein/test_antibody_design.py::test_the_vernier_table_is_anarcis_kabat_positions_in_imgt",
 ]
 
 
