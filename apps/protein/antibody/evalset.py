@@ -148,8 +148,7 @@ def split_of(representative: str) -> str:
     return "test" if u < TEST_FRACTION else "reference"
 
 
-def build_evalset(source: Path = DEFAULT_SOURCE, out: Path = Path("antibody-evalset"), workers: int | None = None,
-                  overwrite: bool = False) -> dict:  # fmt: skip
+def build_evalset(source: Path, out: Path, workers: int | None = None, overwrite: bool = False) -> dict:
     """Build the set into the folder ``out`` (atomically: built beside it, then renamed) and return the summary
     also written to ``out/origin.json``. ``workers`` numbering processes (default: every CPU)."""
     source, out = Path(source), check_output(out, "folder").resolve()
