@@ -26,6 +26,8 @@ TOOL_DRIVEN = [
     "tests/protein/test_evaluate.py::test_eval_cli_prints_one_json_object",
     "tests/protein/test_go_design.py::test_eval_go_reports_every_term_under_both_annotators",
     "tests/protein/test_antibody_design.py::test_the_vernier_table_is_anarcis_kabat_positions_in_imgt",
+    "tests/protein/test_antibody_evalset.py::test_the_builder_writes_every_complete_domain_once_with_its_origin",
+    "tests/protein/test_antibody_evalset.py::test_the_packaged_swiss_prot_gives_both_chains_and_no_test_domain_near_a_reference_one",
 ]
 
 
