@@ -197,7 +197,7 @@ def load_evalset(folder: Path) -> EvalSet:
     folder = Path(folder)
     if not (folder / "entries.jsonl").is_file() or not (folder / "origin.json").is_file():
         raise EvalSetError(f"{folder} is not an antibody evaluation set (expected entries.jsonl and origin.json):"
-                           " build one with build_evalset")  # fmt: skip
+                           " build one with `dlm-protein antibody evalset`")  # fmt: skip
     splits: dict[str, list[Entry]] = {name: [] for name in SPLITS}
     with (folder / "entries.jsonl").open() as handle:
         for line in handle:

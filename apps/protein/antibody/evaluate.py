@@ -51,11 +51,13 @@ def evaluate_antibodies(
     num: int = 4,
     models: Sequence[str] = MODELS,
     tasks: Sequence[str] = tuple(TASKS),
+    max_steps: int | None = 24,
     seed: int = 0,
     log: Callable[[str], None] = lambda line: None,
 ) -> dict:
     """Every figure of the module docstring on ``sample`` chains of the set (all by default; a sample is the
-    first chains in the order of a hash of their accession, so it is the same on every run)."""
+    first chains in the order of a hash of their accession, so it is the same on every run). ``max_steps``: the
+    most denoising steps of a redesign (a framework redesign of ~85 positions then commits several a step)."""
     entries = sorted(evalset.reference + evalset.test, key=lambda e: hashlib.sha256(e.accession.encode()).hexdigest())
     entries = entries[:sample] if sample else entries
     config = replace(DEFAULT_CONFIG, num=num, seed=seed)
@@ -68,7 +70,8 @@ def evaluate_antibodies(
         rng = random.Random(f"{seed}:{entry.accession}")
         for task in tasks:
             indices = TASKS[task](numbered)
-            made = _redesigns(entry, numbered, indices, task, config, models, profile, rng)
+            steps = None if max_steps is None or len(indices) <= max_steps else max_steps
+            made = _redesigns(entry, numbered, indices, replace(config, steps=steps), models, profile, rng)
             for method, designs in made.items():
                 scores = [recovery(d, entry.sequence, indices) for d in designs]
                 per_task[task].setdefault(method, {"mean": [], "top1": []})
@@ -88,7 +91,7 @@ def evaluate_antibodies(
         "chains": len(entries),
         "by_chain_type": {t: sum(e.chain_type == t for e in entries) for t in "HKL"},
         "settings": {"num": num, "models": list(models), "sampler": config.sampler, "temperature": config.temperature,
-                     "steps": config.steps, "seed": seed},  # fmt: skip
+                     "max_steps": max_steps, "seed": seed},  # fmt: skip
         "redesign_recovery": redesign_figures,
         "cdr3_antiberty_log_prob": {m: mean(v) for m, v in pll.items()} if pll else None,
         "humanization": evaluate_humanization(non_human, log) if non_human else None,
@@ -96,7 +99,7 @@ def evaluate_antibodies(
     }
 
 
-def _redesigns(entry: Entry, numbered: Numbered, indices: list[int], task: str, config, models, profile, rng) -> dict:
+def _redesigns(entry: Entry, numbered: Numbered, indices: list[int], config, models, profile, rng) -> dict:
     """Each method's designs of one chain and task, best-ranked first."""
     out = {}
     for name in models:
@@ -113,6 +116,14 @@ def _regions(numbered: Numbered, indices: list[int]) -> list[str]:
     chain = numbered.chain.lower()
     names = sorted({numbered.regions[i] for i in indices})
     return [f"{r[:-1].lower()}{chain}{r[-1]}" for r in names]
+
+
+def model_files() -> dict[str, str]:
+    """The weights behind the figures, for their provenance."""
+    from apps.protein.antibody.models import ANTIBERTY_FOLDER, SAPIENS, antiberty_package
+
+    return {ANTIBERTY: str(antiberty_package() / ANTIBERTY_FOLDER / "pytorch_model.bin"),
+            **{name: str(folder) for name, folder in SAPIENS.items()}}  # fmt: skip
 
 
 def one_shot(sequence: str, indices: Sequence[int]) -> str:
