@@ -157,6 +157,23 @@ def serve_command(args) -> None:
               f"{r['lost']} lost, {r['batches']} batches (mean {r['mean_batch']:.1f} requests)")
 
 
+def antibody_command(args) -> None:
+    from bench.antibody import run
+
+    torch.set_num_threads(args.threads)
+    out = run(num=args.num, repeats=args.repeats, seed=args.seed)
+    out["provenance"] = provenance({"generator": "protein-default"}, "cpu", args.command_line)
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return
+    print(out["task"])
+    for name, row in out["cdrh3_redesign"].items():
+        print(f"  {name:16s} {row['seconds']:7.2f} s  {row['designs_per_s']:6.2f} designs/s  "
+              f"x{row['ratio_to_protein_generator']:.2f} the protein generator's speed")
+    for method, seconds in out["humanize_okt3_pair_seconds"].items():
+        print(f"  humanize OKT3 VH+VL ({method}): {seconds:.2f} s")
+
+
 def results_command(args) -> None:
     from bench.results import write
 
@@ -217,6 +234,13 @@ def main(argv: list[str] | None = None) -> None:
     srv.add_argument("--json", action="store_true")
     srv.set_defaults(run=serve_command)
 
+    ab = sub.add_parser("antibody", help="antibody models: CDR-H3 redesign designs/s against the protein generator, humanization s")
+    ab.add_argument("--num", type=int, default=8, help="designs a redesign call")
+    ab.add_argument("--repeats", type=int, default=3, help="timed calls a row (median)")
+    ab.add_argument("--threads", type=int, default=1, help="torch threads")
+    ab.add_argument("--seed", type=int, default=0)
+    ab.add_argument("--json", action="store_true")
+    ab.set_defaults(run=antibody_command)
     res = sub.add_parser("results", help="write docs/results.md from the figure JSONs in docs/figures/")
     res.add_argument("--check", action="store_true", help="only check that docs/results.md is up to date (exit 1 if not)")
     res.set_defaults(run=results_command)

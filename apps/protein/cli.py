@@ -482,6 +482,11 @@ def add_eval_antibody(targets: argparse._SubParsersAction) -> None:
     parser.add_argument("--sample", type=int, help="chains to evaluate (the same ones every run); default all")
     parser.add_argument("--num", type=int, default=4, help="designs a chain and task")
     parser.add_argument("--max-steps", type=int, default=24, help="most denoising steps a redesign takes")
+    parser.add_argument("--sampler", default=None, help="redesign's sampling strategy (default: redesign's own)")
+    parser.add_argument("--temperature", type=float, default=None, help="redesign's temperature (default: redesign's own)")
+    parser.add_argument("--models", default="antiberty,sapiens", help="comma-separated: antiberty, sapiens")
+    parser.add_argument("--tasks", default="cdr3,cdrs,frameworks", help="comma-separated: cdr3, cdrs, frameworks")
+    parser.add_argument("--no-humanize", action="store_true", help="skip the humanization figures")
     parser.add_argument("--seed", type=int, default=0, help="seeds every design and sample")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
     parser.set_defaults(run=run_eval_antibody)
@@ -495,7 +500,18 @@ def run_eval_antibody(args: argparse.Namespace, argv: Sequence[str]) -> int:
         evalset = load_evalset(args.evalset)
     except EvalSetError as error:
         raise DesignError(str(error)) from None
-    report = evaluate_antibodies(evalset, sample=args.sample, num=args.num, max_steps=args.max_steps, seed=args.seed,
+    from apps.protein.antibody import DEFAULT_CONFIG
+    from apps.protein.antibody.evaluate import MODELS, TASKS
+
+    models, tasks = [m for m in args.models.split(",") if m], [t for t in args.tasks.split(",") if t]
+    for value, known, flag in ((models, MODELS, "--models"), (tasks, TASKS, "--tasks")):
+        if not value or set(value) - set(known):
+            raise DesignError(f"{flag} {','.join(value)}: expected a comma-separated choice of {', '.join(known)}")
+    config = replace(DEFAULT_CONFIG, sampler=args.sampler or DEFAULT_CONFIG.sampler,
+                     temperature=DEFAULT_CONFIG.temperature if args.temperature is None else args.temperature)  # fmt: skip
+    report = evaluate_antibodies(evalset, sample=args.sample, num=args.num, models=models, tasks=tasks,
+                                 max_steps=args.max_steps, seed=args.seed, config=config,
+                                 humanization=not args.no_humanize,
                                  log=lambda line: print(line, file=sys.stderr))  # fmt: skip
     report["evalset"] = {k: evalset.origin.get(k) for k in ("source", "licence", "built", "rule", "all")}
     report["provenance"] = provenance(model_files(), "cpu", args.command_line)

@@ -36,6 +36,7 @@ from apps.protein.antibody.models import ANTIBERTY, chain_ids
 from apps.protein.antibody.numbering import Numbered, number
 from apps.protein.antibody.redesign import DEFAULT_CONFIG, redesign
 from apps.protein.antibody.scores import masked_log_probs, model
+from apps.protein.design import DesignConfig
 
 TASKS: dict[str, Callable[[Numbered], list[int]]] = {
     "cdr3": lambda n: n.indices("CDR3"),
@@ -53,14 +54,17 @@ def evaluate_antibodies(
     tasks: Sequence[str] = tuple(TASKS),
     max_steps: int | None = 24,
     seed: int = 0,
+    config: DesignConfig = DEFAULT_CONFIG,
+    humanization: bool = True,
     log: Callable[[str], None] = lambda line: None,
 ) -> dict:
     """Every figure of the module docstring on ``sample`` chains of the set (all by default; a sample is the
-    first chains in the order of a hash of their accession, so it is the same on every run). ``max_steps``: the
+    first chains in the order of a hash of their accession, so it is the same on every run). ``config``: the
+    redesign's sampler settings (its ``num`` and ``seed`` are replaced by the arguments). ``max_steps``: the
     most denoising steps of a redesign (a framework redesign of ~85 positions then commits several a step)."""
     entries = sorted(evalset.reference + evalset.test, key=lambda e: hashlib.sha256(e.accession.encode()).hexdigest())
     entries = entries[:sample] if sample else entries
-    config = replace(DEFAULT_CONFIG, num=num, seed=seed)
+    config = replace(config, num=num, seed=seed)
     started = time.monotonic()
     per_task = {task: {} for task in tasks}
     pll: dict[str, list[float]] = {}
@@ -94,7 +98,7 @@ def evaluate_antibodies(
                      "max_steps": max_steps, "seed": seed},  # fmt: skip
         "redesign_recovery": redesign_figures,
         "cdr3_antiberty_log_prob": {m: mean(v) for m, v in pll.items()} if pll else None,
-        "humanization": evaluate_humanization(non_human, log) if non_human else None,
+        "humanization": evaluate_humanization(non_human, log) if non_human and humanization else None,
         "seconds": round(time.monotonic() - started, 1),
     }
 
