@@ -125,11 +125,12 @@ class PeersResult:
 
 def bench_peers(
     config: DenoiserConfig, batch: int, length: int, masked: int, device: torch.device, dtype: torch.dtype,
-    seconds: float = 3.0, rounds: int = 5,
+    seconds: float = 3.0,
 ) -> PeersResult:
-    """Tokens/s of each model, timed in `rounds` interleaved rounds of seconds/rounds each, best round
-    kept: a busy machine slows some rounds, never speeds one up, and interleaving exposes every model to
-    the same load."""
+    """Tokens/s of each model over `seconds`, timed in interleaved half-second rounds, best round kept: a
+    busy machine slows some rounds, never speeds one up, and interleaving exposes every model to the same
+    load."""
+    rounds = max(1, round(2 * seconds))
     torch.manual_seed(0)
     ours = Denoiser(config).to(device=device, dtype=dtype).eval()
     peers = {name: m.to(device=device, dtype=dtype).eval() for name, m in peer_models(config, length).items()}
