@@ -16,23 +16,37 @@ from shared_dlm import DeviceError, OneLineParser, check_device, provenance
 def forward_command(args) -> None:
     from dataclasses import asdict
 
-    from bench.forward import bench_forward
+    from bench.forward import bench_forward, bench_peers, device_name
     from shared_dlm import DenoiserConfig
 
+    if args.threads is not None:
+        if args.threads < 1:
+            raise SystemExit(f"dlm-bench forward: --threads must be at least 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    if args.peers and not 1 <= args.masked <= args.length:
+        raise SystemExit(f"dlm-bench forward: --masked must lie in [1, --length {args.length}], got {args.masked}")
     device = torch.device(args.device)
     dtype = {"bf16": torch.bfloat16, "fp32": torch.float32, "fp16": torch.float16}[args.dtype]
     config = DenoiserConfig(
         vocab_size=args.vocab, hidden_size=args.hidden, num_hidden_layers=args.layers, num_attention_heads=args.heads,
         intermediate_size=args.intermediate or 4 * args.hidden, max_position_embeddings=args.length,
     )
-    results = [asdict(bench_forward(config, b, args.length, device, dtype, args.seconds)) for b in args.batch]
+    if args.peers:
+        results = [asdict(bench_peers(config, b, args.length, args.masked, device, dtype, args.seconds)) for b in args.batch]
+    else:
+        results = [asdict(bench_forward(config, b, args.length, device, dtype, args.seconds)) for b in args.batch]
     if args.json:
-        from bench.forward import device_name
-
-        figure = {"benchmark": "forward", "results": results, "provenance": provenance({}, device_name(device), args.command_line)}
+        benchmark = "forward-peers" if args.peers else "forward"
+        figure = {"benchmark": benchmark, "results": results, "provenance": provenance({}, device_name(device), args.command_line)}
         print(json.dumps(figure, indent=2))
         return
     for r in results:
+        if args.peers:
+            print(f"{r['device']} {r['dtype']} batch {r['batch']} x {r['length']}, sparse: logits at {r['masked']} positions a row")
+            for name, speed in r["tokens_per_s"].items():
+                print(f"  {name:16s} {speed:9,.0f} tokens/s")
+            print("  " + ", ".join(f"{pair} {ratio:.2f}x" for pair, ratio in r["ratios"].items()))
+            continue
         mfu = f"{100 * r['mfu']:.1f}% of bf16 peak" if r["mfu"] is not None else "peak unknown"
         print(f"{r['device']} {r['dtype']} batch {r['batch']} x {r['length']}: {r['tokens_per_s']:,.0f} tokens/s, "
               f"{r['flops_per_s'] / 1e12:.2f} TFLOP/s ({mfu})")
@@ -194,7 +208,13 @@ def main(argv: list[str] | None = None) -> None:
     fwd.add_argument("--heads", type=int, default=8)
     fwd.add_argument("--intermediate", type=int, default=None)
     fwd.add_argument("--vocab", type=int, default=8192)
-    fwd.add_argument("--seconds", type=float, default=3.0, help="time per batch size")
+    fwd.add_argument("--seconds", type=float, default=3.0, help="time per batch size (per model with --peers)")
+    fwd.add_argument(
+        "--peers", action="store_true",
+        help="beside ModernBERT and BERT of the same shape, dense and with logits only at --masked positions",
+    )  # fmt: skip
+    fwd.add_argument("--masked", type=int, default=16, help="--peers: positions a row the sparse forward returns logits at")
+    fwd.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     fwd.add_argument("--json", action="store_true")
     fwd.set_defaults(run=forward_command)
     smp = sub.add_parser("sample", help="sampler tokens/s: one token per step, parallel, parallel with cached context")

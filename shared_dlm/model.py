@@ -105,16 +105,19 @@ class RMSNorm(nn.Module):
 
 
 def rotary_tables(length: int, head_dim: int, theta: float, device, dtype) -> tuple[Tensor, Tensor]:
-    """cos and sin tables (L, head_dim/2) for rotary embeddings (Su et al. 2021)."""
+    """cos and signed sin tables (L, head_dim) for rotary embeddings (Su et al. 2021), laid out for
+    `apply_rotary`: cos over both halves, -sin over the first and sin over the second."""
     inv_freq = 1.0 / theta ** (torch.arange(0, head_dim, 2, device=device, dtype=torch.float32) / head_dim)
     angles = torch.arange(length, device=device, dtype=torch.float32)[:, None] * inv_freq[None, :]
-    return angles.cos().to(dtype), angles.sin().to(dtype)
+    cos, sin = angles.cos(), angles.sin()
+    return torch.cat((cos, cos), -1).to(dtype), torch.cat((-sin, sin), -1).to(dtype)
 
 
 def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """x: (B, H, L, D); rotates pairs (x[..., :D/2], x[..., D/2:])."""
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
+    """x: (..., L, D); rotates pairs (x[..., :D/2], x[..., D/2:]) as x * cos + swap(x) * sin: 4 elementwise
+    kernels instead of 7, with the same roundings (x2 * -sin added is x2 * sin subtracted)."""
+    half = x.shape[-1] // 2
+    return x * cos + torch.cat((x[..., half:], x[..., :half]), dim=-1) * sin
 
 
 class Attention(nn.Module):
@@ -132,8 +135,10 @@ class Attention(nn.Module):
         (keys, values, index (B, H, Q, D/H)) the fresh keys and values are written into the cached ones at
         `index` and the queries attend to all of them."""
         b, length, d = x.shape  # (B, Q, D)
-        q, k, v = self.qkv(x).view(b, length, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        qkv = self.qkv(x).view(b, length, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)  # (3, B, H, Q, D/H)
+        # queries and keys rotated together, made contiguous first: faster than two passes over strided views
+        q, k = apply_rotary(qkv[:2].contiguous(), cos, sin).unbind(0)
+        v = qkv[2]
         keys, values = k, v
         if cached is not None:
             keys, values, index = cached
@@ -262,9 +267,9 @@ class Denoiser(PreTrainedModel):
                 raise ValueError("this denoiser was built with time_conditioning=True and needs t")
             x = x + self.time_embed(t).to(x.dtype)[:, None, :]
         head_dim = self.config.hidden_size // self.config.num_attention_heads
-        cos, sin = rotary_tables(length, head_dim, self.config.rope_theta, x.device, x.dtype)  # (L, D/H/2)
+        cos, sin = rotary_tables(length, head_dim, self.config.rope_theta, x.device, x.dtype)  # (L, D/H)
         if partial:
-            cos, sin = cos[positions][:, None], sin[positions][:, None]  # (B, 1, Q, D/H/2): the true positions
+            cos, sin = cos[positions][:, None], sin[positions][:, None]  # (B, 1, Q, D/H): the true positions
             index = positions[:, None, :, None].expand(-1, self.config.num_attention_heads, -1, head_dim)
         key_mask = None if attention_mask is None else attention_mask.bool()[:, None, None, :]  # (B, 1, 1, L)
         for layer, block in enumerate(self.blocks):

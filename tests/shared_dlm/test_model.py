@@ -5,6 +5,7 @@ import torch
 from transformers import AutoModel, AutoModelForMaskedLM
 
 from shared_dlm import CheckpointError, Denoiser, load
+from shared_dlm.model import apply_rotary, rotary_tables
 from tests.conftest import tiny_denoiser
 
 
@@ -27,6 +28,28 @@ def test_padding_does_not_change_real_positions(model):
     a = model(ids, attention_mask=attention)[:, :7]
     b = model(other, attention_mask=attention)[:, :7]
     assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_logits_at_positions_equal_the_full_forward_there(model):
+    """The sampling loop asks for logits at the free positions only: the same numbers, without the rest."""
+    ids = torch.randint(2, 12, (3, 10), generator=torch.Generator().manual_seed(1))
+    attention = torch.ones_like(ids, dtype=torch.bool)
+    attention[2, 8:] = False
+    positions = torch.tensor([[4, 5, 6], [0, 9, 2], [7, 1, 3]])  # (B, Q), any order
+    full = model(ids, attention_mask=attention)  # (B, L, V)
+    sparse = model(ids, attention_mask=attention, positions=positions)  # (B, Q, V)
+    assert sparse.shape == (3, 3, 12)
+    torch.testing.assert_close(sparse, full.gather(1, positions[..., None].expand(-1, -1, 12)), rtol=0, atol=1e-6)
+
+
+def test_rotary_scores_depend_only_on_the_offset():
+    """RoPE's point (Su et al. 2021, eq. 16): q_m . k_n is a function of m - n, and rotation keeps norms."""
+    q, k = torch.randn(2, 8, generator=torch.Generator().manual_seed(0)).unbind(0)
+    cos, sin = rotary_tables(12, 8, 10000.0, "cpu", torch.float32)  # (L, D)
+    rq, rk = apply_rotary(q.expand(12, 8), cos, sin), apply_rotary(k.expand(12, 8), cos, sin)  # (L, D)
+    torch.testing.assert_close(rq.norm(dim=-1), q.norm().expand(12))
+    torch.testing.assert_close(rq[5] @ rk[2], rq[9] @ rk[6])
+    torch.testing.assert_close(rq[0] @ rk[0], q @ k)
 
 
 def test_too_long_input_is_refused(model):
