@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import dashboards
+from apps.protein.antibody import number
 from dashboards.antibody_view import DEMO
 
 APP = str(Path(dashboards.__file__).with_name("antibody_app.py"))
@@ -112,9 +113,10 @@ def test_a_cdr_h3_redesign_is_scored_per_residue_and_offered_for_download():
     for column in ("generator_log_prob", "antiberty_pll", "humanness"):
         assert table[column].notna().all(), column
     parent = DEMO["VH"]
-    for sequence, cdr3 in zip(table["sequence"], table["cdr3"]):
-        assert sequence[:105] == parent[:105] and sequence[-11:] == parent[-11:]  # only CDR-H3 changed
-        assert cdr3 in sequence
+    cdr3 = number(parent).indices("CDR3")
+    before, after = parent[: cdr3[0]], parent[cdr3[-1] + 1 :]
+    for sequence, redesigned in zip(table["sequence"], table["redesigned"]):
+        assert sequence == before + redesigned + after  # only CDR-H3 changed
     assert [b.label for b in at.download_button] == ["Download FASTA", "Download CSV", "Download per-residue CSV"]
     assert len(at.get("vega_lite_chart")) == 1
     at.radio(key="measure_redesign").set_value("Sapiens humanness").run()
