@@ -1,5 +1,5 @@
-"""Screenshots of both dashboards, as a person sees them: start each with its launcher (``dlm-code dashboard``,
-``dlm-protein dashboard``) on a loopback port, open it in headless Chromium (Debian's ``chromium``, driven by
+"""Screenshots of the dashboards, as a person sees them: start each with its launcher (``dlm-code dashboard``,
+``dlm-protein dashboard``, ``dlm-protein antibody dashboard``) on a loopback port, open it in headless Chromium (Debian's ``chromium``, driven by
 Playwright; Playwright's own browser download is never used), press its button, wait for the results and save
 a full-page PNG.
 
@@ -35,6 +35,7 @@ class Page:
     button: str  # what starts the generation
     file: str  # the PNG written
     fields: dict[str, str] = field(default_factory=dict)  # label of a text input -> what to type there
+    command: tuple[str, ...] = ("dashboard",)  # the subcommand of `cli` that serves the page
 
 
 class PageError(RuntimeError):
@@ -48,11 +49,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(cli: str, log: Path, timeout: float = 120.0) -> Iterator[str]:
-    """Run ``python -m CLI dashboard`` on a free loopback port until the block ends; yields the page's URL."""
+def serve(cli: str, log: Path, timeout: float = 120.0, command: tuple[str, ...] = ("dashboard",)) -> Iterator[str]:
+    """Run ``python -m CLI COMMAND`` (``dashboard``) on a free loopback port until the block ends; yields the
+    page's URL."""
     port = free_port()
     env = {**os.environ, "STREAMLIT_SERVER_ADDRESS": LOOPBACK, "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none"}
-    line = [sys.executable, "-m", cli, "dashboard", "--port", str(port), "--headless"]
+    line = [sys.executable, "-m", cli, *command, "--port", str(port), "--headless"]
     with open(log, "w") as out:
         server = subprocess.Popen(line, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://{LOOPBACK}:{port}"
@@ -119,7 +121,7 @@ def take(pages: list[Page], out: Path, chromium: Path = CHROMIUM) -> list[Path]:
         browser = playwright.chromium.launch(executable_path=str(chromium), headless=True, args=["--no-sandbox"])
         try:
             for page in pages:
-                with serve(page.cli, Path(logs) / f"{page.cli}.log") as url:
+                with serve(page.cli, Path(logs) / f"{page.file}.log", command=page.command) as url:
                     written.append(shoot(browser, url, page, out / page.file))
         finally:
             browser.close()
@@ -129,7 +131,8 @@ def take(pages: list[Page], out: Path, chromium: Path = CHROMIUM) -> list[Path]:
 def pages(
     code_model: str | None = None, protein_model: str | None = None, protein_scorer: str | None = None
 ) -> list[Page]:
-    """Both dashboards; a model not given stays the page's default (the shipped one)."""
+    """Every dashboard; a model not given stays the page's default (the shipped one). The antibody page runs
+    the shipped AntiBERTy and Sapiens on the OKT3 pair it opens with."""
     code = {"Model": code_model} if code_model else {}
     protein = {"Generator": protein_model} if protein_model else {}
     if protein_scorer:
@@ -137,12 +140,13 @@ def pages(
     return [
         Page("apps.code.cli", "Generate", "code_app.png", code),
         Page("apps.protein.cli", "Design", "protein_app.png", protein),
+        Page("apps.protein.cli", "Run", "antibody_app.png", command=("antibody", "dashboard")),
     ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dashboards.screenshots", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("docs"), help="folder for code_app.png and protein_app.png")
+    parser.add_argument("--out", type=Path, default=Path("docs"), help="folder for the PNGs, one a page")
     parser.add_argument("--code-model", help="code model folder (default: the page's, the shipped model)")
     parser.add_argument("--protein-model", help="protein generator folder (default: the shipped model)")
     parser.add_argument("--protein-scorer", help="ESM-2 scorer folder, or 'none' (default: the shipped scorer)")

@@ -21,7 +21,7 @@ import shared_dlm
 ROOT = Path(__file__).resolve().parents[1]
 CLIENTS = ["apps", "dashboards", "bench"]
 APPS = ["apps.code", "apps.protein"]
-PAGES = {"dashboards/code_app.py", "dashboards/protein_app.py"}
+PAGES = {"dashboards/antibody_app.py", "dashboards/code_app.py", "dashboards/protein_app.py"}
 PROJECT = {"shared_dlm", "apps", "dashboards", "bench"}
 
 
