@@ -729,6 +729,12 @@ def add_antibody(subparsers: argparse._SubParsersAction) -> None:
     score.set_defaults(run=run_antibody_score)
     add_antibody_design(tasks)
     add_antibody_humanize(tasks)
+    dashboard = tasks.add_parser("dashboard", help="start the antibody dashboard (streamlit run dashboards/antibody_app.py)")
+    dashboard.add_argument("--port", type=int, help="port to serve on (default: Streamlit's, 8501)")
+    dashboard.add_argument("--headless", action="store_true", help="do not open a browser")
+    dashboard.add_argument("--host", default="127.0.0.1",
+                           help="address to bind (default 127.0.0.1, this machine only; 0.0.0.0 for every interface)")
+    dashboard.set_defaults(run=run_antibody_dashboard)
     evalset = tasks.add_parser(
         "evalset",
         help="build the antibody evaluation set: complete V domains of the packaged Swiss-Prot, split by identity cluster",
@@ -738,6 +744,14 @@ def add_antibody(subparsers: argparse._SubParsersAction) -> None:
     evalset.add_argument("--out", type=Path, default=Path("data/antibody"), help="folder to write (built beside it, then renamed)")
     evalset.add_argument("--overwrite", action="store_true", help="replace an existing set")
     evalset.set_defaults(run=run_antibody_evalset)
+
+
+def run_antibody_dashboard(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from shared_dlm import run_streamlit
+
+    page = Path(__file__).resolve().parents[2] / "dashboards" / "antibody_app.py"  # beside the apps package
+    run_streamlit(page, args.port, args.headless, args.host)
+    return 0
 
 
 def run_antibody_evalset(args: argparse.Namespace, argv: Sequence[str]) -> int:

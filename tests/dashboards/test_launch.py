@@ -29,6 +29,7 @@ def test_command_runs_the_page_file_with_this_python():
         (code_main, "code_app.py", ["dashboard", "--port", "8600", "--headless"], (8600, True, "127.0.0.1")),
         (protein_main, "protein_app.py", ["dashboard"], (None, False, "127.0.0.1")),
         (protein_main, "protein_app.py", ["dashboard", "--host", "0.0.0.0"], (None, False, "0.0.0.0")),
+        (protein_main, "antibody_app.py", ["antibody", "dashboard", "--port", "8601", "--headless"], (8601, True, "127.0.0.1")),
     ],
 )
 def test_both_clis_start_their_page_by_its_file(monkeypatch, main, page, argv, settings):
