@@ -12,6 +12,7 @@ from pathlib import Path
 
 from torch import Tensor, nn
 from transformers import AutoModelForMaskedLM, PreTrainedModel
+from transformers.utils import logging as hf_logging
 
 from shared_dlm.model import TokenSpec
 
@@ -38,7 +39,13 @@ class MaskedLMAdapter(nn.Module):
     @classmethod
     def from_pretrained(cls, path: str | Path, tokenizer=None, **kwargs) -> "MaskedLMAdapter":
         """Load a local masked LM folder (never downloads); ids of mask and pad come from its tokenizer."""
-        mlm = AutoModelForMaskedLM.from_pretrained(str(path), local_files_only=True, **kwargs)
+        shown = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # a local read of a few tensors: no progress bar on a CLI's stderr
+        try:
+            mlm = AutoModelForMaskedLM.from_pretrained(str(path), local_files_only=True, **kwargs)
+        finally:
+            if shown:
+                hf_logging.enable_progress_bar()
         mask_id = getattr(tokenizer, "mask_token_id", None)
         if mask_id is None:
             mask_id = getattr(mlm.config, "mask_token_id", None)

@@ -27,6 +27,7 @@ from tests.conftest import requires_tool
 VH = "EVQLVESGGGLVQPGGSLRLSCAASGFNIKDTYIHWVRQAPGKGLEWVARIYPTNGYTRYADSVKGRFTISADTSKNTAYLQMNSLRAEDTAVYYCSRWGGDGFYAMDYWGQGTLVTVSS"
 VL = "DIQMTQSPSSLSASVGDRVTITCRASQDVNTAVAWYQQKPGKAPKLLIYSASFLYSGVPSRFSGSRSGTDFTLTISSLQPEDFATYYCQQHYTTPPTFGQGTKVEIK"
 OKT3_VH = "QVQLQQSGAELARPGASVKMSCKASGYTFTRYTMHWVKQRPGQGLEWIGYINPSRGYTNYNQKFKDKATLTTDKSSSTAYMQLSSLTSEDSAVYYCARYYDDHYCLDYWGQGTTLTVSS"
+CH1 = "ASTKGPSVFPLAPSSKSTSGGTAALGCLVKDYFPEPVTVSWNSGALTSGVHTFPAVLQSSGLYSLSSVVTVPSSSLGTQTYICNVNHKPSNTKVDKKV"  # constant
 LYSOZYME = "KVFGRCELAAAMKRHGLDNYRGYSLGNWVCAAKFESNFNTQATNRNTDGSTDYGILQINSRWWCNDGRTPGSRNLCNIPCSALLSSDITASVNCAKKIVSDGNGMNAWVAWRNRCKGTDVQAWIRGCRL"
 OKT3_VL = "QIVLTQSPAIMSASPGEKVTMTCSASSSVSYMNWYQQKSGTSPKRWIYDTSKLASGVPAHFRGSGSGTSYSLTISGMEAEDAATYYCQQWSSNPFTFGSGTKLEIN"
 
@@ -155,7 +156,8 @@ def test_design_cli_redesigns_each_chain_its_regions(tmp_path, capsys):
         ([("vh", VH)], ["--redesign", "H:140-150"], "record vh: 'H:140-150': no residue"),
         ([("vh", VH), ("lyz", LYSOZYME)], ["--redesign", "cdrh3"], "record lyz: .*antibody variable domain"),
         ([("vh", VH + "J")], ["--redesign", "cdrh3"], "'J'"),
-        ([("vh", VH * 2)], ["--redesign", "cdrh3", "--model", "sapiens"], "variable domains|reads at most"),
+        ([("vh", VH * 2)], ["--redesign", "cdrh3"], "2 variable domains"),
+        ([("vh", VH + CH1 + CH1)], ["--redesign", "cdrh3", "--model", "sapiens"], "record vh: 316 residues; sapiens reads at most 142"),
     ],
 )
 def test_bad_design_input_is_one_line_and_writes_nothing(tmp_path, capsys, records, args, message):
