@@ -484,6 +484,8 @@ def add_eval_antibody(targets: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-steps", type=int, default=24, help="most denoising steps a redesign takes")
     parser.add_argument("--sampler", default=None, help="redesign's sampling strategy (default: redesign's own)")
     parser.add_argument("--temperature", type=float, default=None, help="redesign's temperature (default: redesign's own)")
+    parser.add_argument("--order-noise", type=float, default=None, metavar="TAU",
+                        help="confidence-ordered samplers: Gumbel noise on their ranking (default: redesign's own)")
     parser.add_argument("--models", default="antiberty,sapiens", help="comma-separated: antiberty, sapiens")
     parser.add_argument("--tasks", default="cdr3,cdrs,frameworks", help="comma-separated: cdr3, cdrs, frameworks")
     parser.add_argument("--no-humanize", action="store_true", help="skip the humanization figures")
@@ -508,7 +510,8 @@ def run_eval_antibody(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if not value or set(value) - set(known):
             raise DesignError(f"{flag} {','.join(value)}: expected a comma-separated choice of {', '.join(known)}")
     config = replace(DEFAULT_CONFIG, sampler=args.sampler or DEFAULT_CONFIG.sampler,
-                     temperature=DEFAULT_CONFIG.temperature if args.temperature is None else args.temperature)  # fmt: skip
+                     temperature=DEFAULT_CONFIG.temperature if args.temperature is None else args.temperature,
+                     order_noise=DEFAULT_CONFIG.order_noise if args.order_noise is None else args.order_noise)  # fmt: skip
     report = evaluate_antibodies(evalset, sample=args.sample, num=args.num, models=models, tasks=tasks,
                                  max_steps=args.max_steps, seed=args.seed, config=config,
                                  humanization=not args.no_humanize,

@@ -95,7 +95,7 @@ def evaluate_antibodies(
         "chains": len(entries),
         "by_chain_type": {t: sum(e.chain_type == t for e in entries) for t in "HKL"},
         "settings": {"num": num, "models": list(models), "sampler": config.sampler, "temperature": config.temperature,
-                     "max_steps": max_steps, "seed": seed},  # fmt: skip
+                     "order_noise": config.order_noise, "max_steps": max_steps, "seed": seed},  # fmt: skip
         "redesign_recovery": redesign_figures,
         "cdr3_antiberty_log_prob": {m: mean(v) for m, v in pll.items()} if pll else None,
         "humanization": evaluate_humanization(non_human, log) if non_human and humanization else None,
