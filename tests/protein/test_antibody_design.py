@@ -175,3 +175,39 @@ def test_an_empty_fasta_is_refused(tmp_path, capsys):
     path.write_text("")
     assert main(["antibody", "humanize", str(path), "--out", str(tmp_path / "h.fasta")]) == 1
     assert "no FASTA records" in capsys.readouterr().err and not (tmp_path / "h.fasta").exists()
+
+
+@pytest.mark.parametrize("sampler", ["ancestral", "confidence", "factor", "fixed", "remdm", "threshold"])
+@pytest.mark.parametrize("generator", ["antiberty", "sapiens"])
+def test_every_sampler_redesigns_with_the_antibody_models(sampler, generator):
+    cdr = set(region_indices(number(VH), "cdrh3"))
+    config = replace(DEFAULT_CONFIG, num=2, sampler=sampler, steps=4, order_noise=None, cache=sampler == "threshold")
+    for d in redesign(VH, ["cdrh3"], config, generator=generator):
+        assert all(d.sequence[i] == VH[i] for i in range(len(VH)) if i not in cdr)
+        assert set(d.redesigned) <= set("ACDEFGHIKLMNPQRSTVWY")
+
+
+def test_a_remasker_hook_runs_on_an_antibody_canvas():
+    """The core's Remasker hook sends positions back to the mask on a canvas in AntiBERTy's ids; fixed ones stay."""
+    import torch
+
+    from apps.protein.design import DesignConfig, plan
+    from shared_dlm import generate
+
+    generator = antibody_generator("antiberty")
+    cdr = region_indices(number(VH), "cdrh3")
+    template = "".join("X" if i in set(cdr) else r for i, r in enumerate(VH))
+    planned = plan(len(VH), [f"1:{template}"], DesignConfig(num=2, sampler="confidence", steps=len(cdr)), generator)
+    sent_back = []
+
+    def remask_first_cdr_residue(canvas, step):
+        hits = torch.zeros_like(canvas.fixed)
+        if step == 3:
+            hits[:, cdr[0] + 1] = True  # +1: the start token
+            sent_back.append(step)
+        return hits
+
+    out = generate(generator.model, planned.canvas, planned.sampler, remasker=remask_first_cdr_residue)
+    assert sent_back == [3]
+    for sequence in planned.sequences(out):
+        assert all(sequence[i] == VH[i] for i in range(len(VH)) if i not in set(cdr)) and "X" not in sequence
