@@ -89,6 +89,35 @@ def bench_forward(f: dict) -> tuple[str, str, str]:
     return what, result, "none (a ceiling)"
 
 
+def antibody_eval(f: dict) -> tuple[str, str, str]:
+    recovery, settings = f["redesign_recovery"], f["settings"]
+    what = (f"Antibody redesign recovery ({f['chains']} Swiss-Prot V domains; {settings['sampler']}, temperature "
+            f"{settings['temperature']:g}, {settings['num']} designs) and humanization")  # fmt: skip
+    model = settings["models"][0]
+    result = ", ".join(f"{task} {pct(r[model]['mean'])}" for task, r in recovery.items()) + f" ({model}, mean of designs)"
+    human = f.get("humanization")
+    if human:
+        result += (f"; humanized: human V identity {pct(human['humanize']['human_v_identity'])}, CDRs kept "
+                   f"{pct(human['humanize']['cdrs_kept'])}, {human['humanize']['mutations']:.1f} mutations")  # fmt: skip
+    baselines = "; ".join(
+        f"{task}: " + ", ".join(f"{m} {pct(r[m]['mean'])}" for m in ("antiberty_one_shot", "most_frequent", "profile_sample"))
+        for task, r in recovery.items()
+    )
+    if human:
+        baselines += (f"; parent V identity {pct(human['parent']['human_v_identity'])}, CDR graft "
+                      f"{pct(human['cdr_graft']['human_v_identity'])} with {human['cdr_graft']['mutations']:.1f} mutations")  # fmt: skip
+    return what, result, baselines
+
+
+def bench_antibody(f: dict) -> tuple[str, str, str]:
+    rows = f["cdrh3_redesign"]
+    what = "`dlm-bench antibody`: CDR-H3 redesign speed against the protein generator on the same canvas"
+    result = ", ".join(f"{name} {r['designs_per_s']:.2f} designs/s (x{r['ratio_to_protein_generator']:.2f})"
+                       for name, r in rows.items() if name != "protein-default")  # fmt: skip
+    result += "; humanize OKT3 VH+VL " + ", ".join(f"{m} {s:.1f} s" for m, s in f["humanize_okt3_pair_seconds"].items())
+    return what, result, f"protein generator {rows['protein-default']['designs_per_s']:.2f} designs/s"
+
+
 KINDS: list[tuple[Callable[[dict], bool], Callable[[dict], tuple[str, str, str]]]] = [
     (lambda f: "pass@1" in f and "baselines" in f, humaneval),
     (lambda f: "scorer_check" in f and "generation" in f, protein_eval),
@@ -96,6 +125,8 @@ KINDS: list[tuple[Callable[[dict], bool], Callable[[dict], tuple[str, str, str]]
     (lambda f: "gain_bits" in f, go_elbo),
     (lambda f: "modes" in f and "task" in f, bench_sample),
     (lambda f: f.get("benchmark") == "forward", bench_forward),
+    (lambda f: "redesign_recovery" in f, antibody_eval),
+    (lambda f: "cdrh3_redesign" in f, bench_antibody),
 ]
 
 
