@@ -37,14 +37,16 @@ def test_every_figure_stands_beside_its_baselines(evalset_folder):
     evalset = load_evalset(evalset_folder)
     assert report["chains"] == 4
     cdr3 = report["redesign_recovery"]["cdr3"]
-    assert set(cdr3) == {"chains", "sapiens", "antiberty_one_shot", "most_frequent", "profile_sample"}
-    assert all(0.0 <= cdr3[m]["mean"] <= 1.0 for m in cdr3 if m != "chains")
+    methods = {"sapiens", "antiberty_one_shot", "most_frequent", "profile_sample"}
+    assert set(cdr3) == {"chains", "by_chain", *methods}
+    assert all(0.0 <= cdr3[m]["mean"] <= 1.0 for m in methods)
+    assert {c: cdr3["by_chain"][c]["chains"] for c in ("H", "L")} == {"H": 2, "L": 2}
     pll = report["cdr3_antiberty_log_prob"]
     assert pll["native"] > pll["shuffled"]  # AntiBERTy reads a native CDR3 as more likely than its shuffle
     humanized = report["humanization"]
     non_human = [e for e in evalset.reference + evalset.test if e.species != "human"]
     assert humanized["chains"] == len(non_human) and {e.accession for e in non_human} >= {"P6", "P7"}  # OKT3: mouse
-    for method in ("humanize", "humanize_vernier", "cdr_graft"):
+    for method in ("humanize", "humanize_threshold_1", "humanize_threshold_0.1", "humanize_vernier", "cdr_graft"):
         assert humanized[method]["cdrs_kept"] == 1.0 and humanized[method]["mutations"] > 0
         assert humanized[method]["human_v_identity"] > humanized["parent"]["human_v_identity"]
         assert humanized[method]["humanness"] > humanized["parent"]["humanness"]

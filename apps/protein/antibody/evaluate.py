@@ -12,9 +12,10 @@ on every chain: its CDR3, its three CDRs at once, its four frameworks at once. M
   - ``profile_sample``: ``num`` draws from those per-position frequencies, averaged.
 Pseudo-log-likelihood: AntiBERTy's mean log-probability of the CDR3 residues (each masked in turn) of the native
 chain, of its CDR3 shuffled, and of each method's CDR3 (its best-ranked or first design).
-Humanization, on the chains whose best-fitting profile is not human: the parent, ``humanize`` (masked; and with the
-Vernier zone kept) and the CDR graft onto the closest human germline, each scored by human V-gene identity, Sapiens
-humanness, the share of CDR residues kept and the number of mutations.
+Humanization, on the chains whose best-fitting profile is not human: the parent, ``humanize`` (masked, at its
+default threshold, at thresholds 1 and 0.1, and with the Vernier zone kept) and the CDR graft onto the closest
+human germline, each scored by human V-gene identity, Sapiens humanness, the share of the parent's CDR residues
+kept and the number of mutations (both read off an alignment to the parent, ``compare``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dataclasses import replace
 from statistics import mean
 
 import torch
+from Bio.Align import PairwiseAligner, substitution_matrices
 
 from apps.protein.alphabet import STANDARD_RESIDUES
 from apps.protein.antibody.baselines import PositionProfile, recovery, shuffled
@@ -56,6 +58,7 @@ def evaluate_antibodies(
     seed: int = 0,
     config: DesignConfig = DEFAULT_CONFIG,
     humanization: bool = True,
+    chain: str | None = None,
     log: Callable[[str], None] = lambda line: None,
 ) -> dict:
     """Every figure of the module docstring on ``sample`` chains of the set (all by default; a sample is the
@@ -63,6 +66,7 @@ def evaluate_antibodies(
     redesign's sampler settings (its ``num`` and ``seed`` are replaced by the arguments). ``max_steps``: the
     most denoising steps of a redesign (a framework redesign of ~85 positions then commits several a step)."""
     entries = sorted(evalset.reference + evalset.test, key=lambda e: hashlib.sha256(e.accession.encode()).hexdigest())
+    entries = [e for e in entries if chain is None or e.chain == chain]
     entries = entries[:sample] if sample else entries
     config = replace(config, num=num, seed=seed)
     started = time.monotonic()
@@ -78,23 +82,32 @@ def evaluate_antibodies(
             made = _redesigns(entry, numbered, indices, replace(config, steps=steps), models, profile, rng)
             for method, designs in made.items():
                 scores = [recovery(d, entry.sequence, indices) for d in designs]
-                per_task[task].setdefault(method, {"mean": [], "top1": []})
-                per_task[task][method]["mean"].append(mean(scores))
-                per_task[task][method]["top1"].append(scores[0])
+                for group in ("all", entry.chain):
+                    figures = per_task[task].setdefault(group, {}).setdefault(method, {"mean": [], "top1": []})
+                    figures["mean"].append(mean(scores))
+                    figures["top1"].append(scores[0])
             if task == "cdr3":
                 for method, sequence in [("native", entry.sequence), ("shuffled", shuffled(entry.sequence, indices, rng)),
                                          *((m, d[0]) for m, d in made.items())]:  # fmt: skip
                     pll.setdefault(method, []).append(float(masked_log_probs(model(ANTIBERTY), sequence)[indices].mean()))
         log(f"{count}/{len(entries)} {entry.accession} ({entry.chain_type}, {entry.species}) {time.monotonic() - started:.0f} s")
     redesign_figures = {
-        task: {"chains": len(entries), **{m: {k: mean(v) for k, v in f.items()} for m, f in methods.items()}}
-        for task, methods in per_task.items()
+        task: {
+            "chains": len(entries),
+            **{m: {k: mean(v) for k, v in f.items()} for m, f in groups["all"].items()},
+            "by_chain": {
+                c: {"chains": len(next(iter(groups[c].values()))["mean"]),
+                    **{m: {k: mean(v) for k, v in f.items()} for m, f in groups[c].items()}}
+                for c in ("H", "L") if c in groups
+            },
+        }
+        for task, groups in per_task.items()
     }  # fmt: skip
     non_human = [e for e in entries if e.species != "human"]
     return {
         "chains": len(entries),
         "by_chain_type": {t: sum(e.chain_type == t for e in entries) for t in "HKL"},
-        "settings": {"num": num, "models": list(models), "sampler": config.sampler, "temperature": config.temperature,
+        "settings": {"chain": chain, "num": num, "models": list(models), "sampler": config.sampler, "temperature": config.temperature,
                      "order_noise": config.order_noise, "max_steps": max_steps, "seed": seed},  # fmt: skip
         "redesign_recovery": redesign_figures,
         "cdr3_antiberty_log_prob": {m: mean(v) for m, v in pll.items()} if pll else None,
@@ -145,11 +158,33 @@ def one_shot(sequence: str, indices: Sequence[int]) -> str:
     return "".join(residues)
 
 
+def compare(parent: str, design: str, cdrs: Sequence[int]) -> tuple[float, int]:
+    """The share of the parent's CDR residues (``cdrs``, its indices) that the design keeps, and the design's
+    mutations (substitutions, insertions and deletions), read off a global alignment of the two (BLOSUM62, gaps
+    open -10, extend -1): a CDR graft may change a framework's length, so position by position would mislead."""
+    aligner = PairwiseAligner(mode="global", substitution_matrix=substitution_matrices.load("BLOSUM62"),
+                              open_gap_score=-10, extend_gap_score=-1)  # fmt: skip
+    alignment = aligner.align(parent, design)[0]
+    to_design = {}
+    for (a0, a1), (b0, b1) in zip(*alignment.aligned):
+        to_design.update({a0 + k: b0 + k for k in range(a1 - a0)})
+    same = {i for i, j in to_design.items() if parent[i] == design[j]}
+    mutations = (len(parent) - len(same)) + (len(design) - len(to_design))  # substituted or deleted, and inserted
+    return sum(i in same for i in cdrs) / len(cdrs), mutations
+
+
+def _humanness(sequence: str) -> float:
+    """Humanness of a chain of another length than its parent (numbered afresh)."""
+    return humanness(sequence, number(sequence, germline=False))
+
+
 def evaluate_humanization(entries: Sequence[Entry], log: Callable[[str], None] = lambda line: None) -> dict:
     """Parent, humanized (masked; Vernier kept) and CDR-grafted chains of non-human entries, side by side."""
     methods: dict[str, Callable[[str, Numbered], str]] = {
         "parent": lambda s, n: s,
         "humanize": lambda s, n: humanize(s, HumanizeConfig(), n).sequence,
+        "humanize_threshold_1": lambda s, n: humanize(s, HumanizeConfig(threshold=1.0), n).sequence,
+        "humanize_threshold_0.1": lambda s, n: humanize(s, HumanizeConfig(threshold=0.1), n).sequence,
         "humanize_vernier": lambda s, n: humanize(s, HumanizeConfig(keep_vernier=True), n).sequence,
         "cdr_graft": lambda s, n: cdr_graft(s, n),
     }
@@ -163,13 +198,12 @@ def evaluate_humanization(entries: Sequence[Entry], log: Callable[[str], None] =
             skipped.append({"accession": entry.accession, "reason": str(err)})
             continue
         for method, sequence in made.items():
-            cdrs = numbered.cdr_indices()
-            again = number(sequence)
+            kept, mutations = compare(entry.sequence, sequence, numbered.cdr_indices())
             figures = {
-                "human_v_identity": again.v_identity or 0.0,
-                "humanness": humanness(sequence, numbered),
-                "cdrs_kept": sum(sequence[i] == entry.sequence[i] for i in cdrs) / len(cdrs),
-                "mutations": sum(a != b for a, b in zip(sequence, entry.sequence)),
+                "human_v_identity": number(sequence).v_identity or 0.0,
+                "humanness": humanness(sequence, numbered) if len(sequence) == len(entry.sequence) else _humanness(sequence),
+                "cdrs_kept": kept,
+                "mutations": mutations,
             }
             for key, value in figures.items():
                 rows[method].setdefault(key, []).append(float(value))
