@@ -211,3 +211,11 @@ def test_a_remasker_hook_runs_on_an_antibody_canvas():
     assert sent_back == [3]
     for sequence in planned.sequences(out):
         assert all(sequence[i] == VH[i] for i in range(len(VH)) if i not in set(cdr)) and "X" not in sequence
+
+
+@pytest.mark.parametrize(("args", "message"), [(["--threshold", "2"], "threshold is a probability"),
+                                               (["--rounds", "0"], "rounds must be at least 1")])  # fmt: skip
+def test_bad_humanize_settings_are_one_line_and_write_nothing(tmp_path, capsys, args, message):
+    path, out = write(tmp_path, [("vh", OKT3_VH)]), tmp_path / "h.fasta"
+    assert main(["antibody", "humanize", str(path), *args, "--out", str(out)]) == 1
+    assert message in capsys.readouterr().err and not out.exists()

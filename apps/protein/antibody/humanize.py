@@ -69,6 +69,8 @@ class HumanizeConfig:
             raise HumanizeError(f"rounds must be at least 1, got {self.rounds}")
         if not 0 < self.fraction <= 1:
             raise HumanizeError(f"fraction must be in (0, 1], got {self.fraction}")
+        if not 0 < self.threshold <= 1:
+            raise HumanizeError(f"threshold is a probability in (0, 1], got {self.threshold}")
 
 
 @dataclass(frozen=True)
