@@ -489,6 +489,7 @@ def add_eval_antibody(targets: argparse._SubParsersAction) -> None:
     parser.add_argument("--models", default="antiberty,sapiens", help="comma-separated: antiberty, sapiens")
     parser.add_argument("--tasks", default="cdr3,cdrs,frameworks", help="comma-separated: cdr3, cdrs, frameworks")
     parser.add_argument("--no-humanize", action="store_true", help="skip the humanization figures")
+    parser.add_argument("--no-redesign", action="store_true", help="skip the redesign figures (humanization only)")
     parser.add_argument("--chain", choices=("H", "L"), help="only chains of this type (H: heavy, L: light)")
     parser.add_argument("--seed", type=int, default=0, help="seeds every design and sample")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
@@ -507,8 +508,10 @@ def run_eval_antibody(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from apps.protein.antibody.evaluate import MODELS, TASKS
 
     models, tasks = [m for m in args.models.split(",") if m], [t for t in args.tasks.split(",") if t]
+    if args.no_redesign:
+        tasks = []
     for value, known, flag in ((models, MODELS, "--models"), (tasks, TASKS, "--tasks")):
-        if not value or set(value) - set(known):
+        if (not value and flag == "--models") or set(value) - set(known) or (not value and not args.no_redesign):
             raise DesignError(f"{flag} {','.join(value)}: expected a comma-separated choice of {', '.join(known)}")
     config = replace(DEFAULT_CONFIG, sampler=args.sampler or DEFAULT_CONFIG.sampler,
                      temperature=DEFAULT_CONFIG.temperature if args.temperature is None else args.temperature,

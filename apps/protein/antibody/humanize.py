@@ -150,21 +150,24 @@ def humanness(sequence: str, numbered: Numbered) -> float:
 def cdr_graft(sequence: str, numbered: Numbered | None = None) -> str:
     """The parental CDRs on the frameworks of the closest human V and J germline genes, assembled region by region
     (germline FR1, parental CDR1, germline FR2, CDR2, FR3, CDR3, J gene FR4), as a CDR graft is built; residues
-    outside the variable domain are kept. Region by region, not position by position: an IMGT alignment that
+    outside the variable domain are kept, and so is FR4 where the closest J allele has no sequence in anarci's
+    table. Region by region, not position by position: an IMGT alignment that
     places a parental deletion differently from the germline's gaps would otherwise shift residues."""
     from anarci.germlines import all_germlines  # IMGT-aligned germline sequences, position p at index p - 1
 
     numbered = _numbered(sequence, numbered)
     found = closest_human_germline(sequence)
-    if found is None or found.v_gene is None or found.j_gene is None:
-        raise HumanizeError("no human germline V and J genes align to this chain")
-    v = all_germlines["V"][numbered.chain_type]["human"][found.v_gene]
-    j = all_germlines["J"][numbered.chain_type]["human"][found.j_gene]
+    genes = all_germlines["V"][numbered.chain_type]["human"], all_germlines["J"][numbered.chain_type]["human"]
+    if found is None or found.v_gene not in genes[0]:
+        raise HumanizeError(f"no human germline V gene with a sequence aligns to this chain ({found})")
+    v = genes[0][found.v_gene]
+    # anarcism may name a J allele anarci's table lacks (IGLJ2A*02): FR4 then stays the parent's
+    j = genes[1].get(found.j_gene or "")
     span = {"FR1": (1, 26), "FR2": (39, 55), "FR3": (66, 104), "FR4": (118, 128)}
     start, end = _domain(numbered)
     parts = [sequence[:start]]
     for region in ("FR1", "CDR1", "FR2", "CDR2", "FR3", "CDR3", "FR4"):
-        if region in span:
+        if region in span and (region != "FR4" or j):
             germline = j if region == "FR4" else v
             first, last = span[region]
             parts.append(germline[first - 1 : last].replace("-", ""))
