@@ -13,7 +13,7 @@ on every chain: its CDR3, its three CDRs at once, its four frameworks at once. M
 Pseudo-log-likelihood: AntiBERTy's mean log-probability of the CDR3 residues (each masked in turn) of the native
 chain, of its CDR3 shuffled, and of each method's CDR3 (its best-ranked or first design).
 Humanization, on the chains whose best-fitting profile is not human: the parent, ``humanize`` (masked, at its
-default threshold, at thresholds 1 and 0.1, and with the Vernier zone kept) and the CDR graft onto the closest
+default threshold, at thresholds 1 and 0.3, and with the Vernier zone kept) and the CDR graft onto the closest
 human germline, each scored by human V-gene identity, Sapiens humanness, the share of the parent's CDR residues
 kept and the number of mutations (both read off an alignment to the parent, ``compare``).
 """
@@ -184,7 +184,7 @@ def evaluate_humanization(entries: Sequence[Entry], log: Callable[[str], None] =
         "parent": lambda s, n: s,
         "humanize": lambda s, n: humanize(s, HumanizeConfig(), n).sequence,
         "humanize_threshold_1": lambda s, n: humanize(s, HumanizeConfig(threshold=1.0), n).sequence,
-        "humanize_threshold_0.1": lambda s, n: humanize(s, HumanizeConfig(threshold=0.1), n).sequence,
+        "humanize_threshold_0.3": lambda s, n: humanize(s, HumanizeConfig(threshold=0.3), n).sequence,
         "humanize_vernier": lambda s, n: humanize(s, HumanizeConfig(keep_vernier=True), n).sequence,
         "cdr_graft": lambda s, n: cdr_graft(s, n),
     }

@@ -51,7 +51,8 @@ class HumanizeConfig:
     """``method``: ``masked`` or ``diffusion`` (module docstring); ``rounds``: the most mask-sample-keep rounds;
     ``keep_vernier``: keep the Vernier-zone residues as the CDRs; ``threshold``: the ``masked`` method changes
     only residues whose Sapiens probability is below it (1 changes every residue that is not the most probable;
-    0.3, the default, made fewer mutations at equal humanness on 10 non-human chains, docs/antibody.md);
+    on 27 non-human chains 0.1, the default, made fewer mutations than a CDR graft at a higher humanness,
+    docs/antibody.md);
     ``fraction``: share of the free framework positions the ``diffusion`` method resamples a round; ``design``:
     its sampler settings (``num`` candidates a round)."""
 
@@ -59,7 +60,7 @@ class HumanizeConfig:
     rounds: int = 10
     keep_vernier: bool = False
     fraction: float = 0.15
-    threshold: float = 0.3
+    threshold: float = 0.1
     design: DesignConfig = DesignConfig(num=8, sampler="confidence", temperature=0.5)
 
     def __post_init__(self):
