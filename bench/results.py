@@ -90,23 +90,25 @@ def bench_forward(f: dict) -> tuple[str, str, str]:
 
 
 def antibody_eval(f: dict) -> tuple[str, str, str]:
-    recovery, settings = f["redesign_recovery"], f["settings"]
-    what = (f"Antibody redesign recovery ({f['chains']} Swiss-Prot V domains; {settings['sampler']}, temperature "
-            f"{settings['temperature']:g}, {settings['num']} designs) and humanization")  # fmt: skip
-    model = settings["models"][0]
-    result = ", ".join(f"{task} {pct(r[model]['mean'])}" for task, r in recovery.items()) + f" ({model}, mean of designs)"
-    human = f.get("humanization")
-    if human:
-        result += (f"; humanized: human V identity {pct(human['humanize']['human_v_identity'])}, CDRs kept "
-                   f"{pct(human['humanize']['cdrs_kept'])}, {human['humanize']['mutations']:.1f} mutations")  # fmt: skip
+    recovery, settings, human = f["redesign_recovery"], f["settings"], f.get("humanization")
+    if not recovery:
+        what = f"Antibody humanization ({human['chains']} non-human Swiss-Prot V domains of {f['chains']})"
+        ours = human["humanize"]
+        result = (f"human V identity {pct(human['parent']['human_v_identity'])} -> {pct(ours['human_v_identity'])}, "
+                  f"humanness {human['parent']['humanness']:.3f} -> {ours['humanness']:.3f}, CDRs kept "
+                  f"{pct(ours['cdrs_kept'])}, {ours['mutations']:.1f} mutations")  # fmt: skip
+        graft = human["cdr_graft"]
+        return what, result, (f"CDR graft: identity {pct(graft['human_v_identity'])}, humanness {graft['humanness']:.3f}, "
+                              f"{graft['mutations']:.1f} mutations")  # fmt: skip
+    chains = f"{f['chains']} {'heavy ' if settings.get('chain') == 'H' else ''}Swiss-Prot V domains"
+    what = (f"Antibody redesign recovery ({chains}; {settings['sampler']}, temperature {settings['temperature']:g}, "
+            f"{settings['num']} designs)")  # fmt: skip
+    result = "; ".join(f"{task}: " + ", ".join(f"{m} {pct(r[m]['mean'])}" for m in settings["models"]) for task, r in recovery.items())
     baselines = "; ".join(
         f"{task}: " + ", ".join(f"{m} {pct(r[m]['mean'])}" for m in ("antiberty_one_shot", "most_frequent", "profile_sample"))
         for task, r in recovery.items()
     )
-    if human:
-        baselines += (f"; parent V identity {pct(human['parent']['human_v_identity'])}, CDR graft "
-                      f"{pct(human['cdr_graft']['human_v_identity'])} with {human['cdr_graft']['mutations']:.1f} mutations")  # fmt: skip
-    return what, result, baselines
+    return what, result + " (mean of designs)", baselines
 
 
 def bench_antibody(f: dict) -> tuple[str, str, str]:
