@@ -58,8 +58,10 @@ def test_a_length_range_gives_cdrs_of_those_lengths():
     designs = redesign(VH, ["cdrh3"], replace(DEFAULT_CONFIG, num=4), length_range=(11, 14))
     lengths = {len(d.redesigned) for d in designs}
     assert lengths <= {11, 12, 13, 14} and len(lengths) > 1
-    for d in designs:
-        assert d.numbered is not None and len(d.numbered.indices("CDR3")) == len(d.redesigned)
+    cdr = region_indices(number(VH), "cdrh3")
+    for d in designs:  # the chain around the CDR is the parent's; the design still numbers as a heavy chain
+        assert d.sequence == VH[: cdr[0]] + d.redesigned + VH[cdr[-1] + 1 :]
+        assert d.numbered is not None and d.numbered.chain == "H"
 
 
 @pytest.mark.parametrize(

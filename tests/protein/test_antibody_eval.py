@@ -60,7 +60,8 @@ def test_eval_cli_prints_one_json_object_with_provenance(evalset_folder, capsys)
     report = json.loads(capsys.readouterr().out)
     assert report["chains"] == 2 and report["humanization"] is None
     assert report["provenance"]["command"].startswith("dlm-protein eval antibody")
-    assert set(report["provenance"]["weights_sha256"]) >= {"antiberty", "sapiens-vh", "sapiens-vl"}
+    assert set(report["provenance"]["models"]) == {"antiberty", "sapiens-vh", "sapiens-vl"}
+    assert all(m["sha256"] for m in report["provenance"]["models"].values())
 
 
 @pytest.mark.parametrize(
