@@ -490,6 +490,7 @@ def add_eval_antibody(targets: argparse._SubParsersAction) -> None:
     parser.add_argument("--tasks", default="cdr3,cdrs,frameworks", help="comma-separated: cdr3, cdrs, frameworks")
     parser.add_argument("--no-humanize", action="store_true", help="skip the humanization figures")
     parser.add_argument("--no-redesign", action="store_true", help="skip the redesign figures (humanization only)")
+    parser.add_argument("--no-pll", action="store_true", help="skip the CDR3 log-likelihoods (most of a CDR3 run's time)")
     parser.add_argument("--chain", choices=("H", "L"), help="only chains of this type (H: heavy, L: light)")
     parser.add_argument("--seed", type=int, default=0, help="seeds every design and sample")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
@@ -518,7 +519,7 @@ def run_eval_antibody(args: argparse.Namespace, argv: Sequence[str]) -> int:
                      order_noise=DEFAULT_CONFIG.order_noise if args.order_noise is None else args.order_noise)  # fmt: skip
     report = evaluate_antibodies(evalset, sample=args.sample, num=args.num, models=models, tasks=tasks,
                                  max_steps=args.max_steps, seed=args.seed, config=config,
-                                 humanization=not args.no_humanize, chain=args.chain,
+                                 humanization=not args.no_humanize, chain=args.chain, pll=not args.no_pll,
                                  log=lambda line: print(line, file=sys.stderr))  # fmt: skip
     report["evalset"] = {k: evalset.origin.get(k) for k in ("source", "licence", "built", "rule", "all")}
     report["provenance"] = provenance(model_files(), "cpu", args.command_line)

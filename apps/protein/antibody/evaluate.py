@@ -59,6 +59,7 @@ def evaluate_antibodies(
     config: DesignConfig = DEFAULT_CONFIG,
     humanization: bool = True,
     chain: str | None = None,
+    pll: bool = True,
     log: Callable[[str], None] = lambda line: None,
 ) -> dict:
     """Every figure of the module docstring on ``sample`` chains of the set (all by default; a sample is the
@@ -71,7 +72,7 @@ def evaluate_antibodies(
     config = replace(config, num=num, seed=seed)
     started = time.monotonic()
     per_task = {task: {} for task in tasks}
-    pll: dict[str, list[float]] = {}
+    log_probs: dict[str, list[float]] = {}
     for count, entry in enumerate(entries, start=1):
         numbered = entry.numbered()
         profile = PositionProfile.fit(e for e in evalset.reference + evalset.test if e.cluster != entry.cluster)
@@ -86,10 +87,10 @@ def evaluate_antibodies(
                     figures = per_task[task].setdefault(group, {}).setdefault(method, {"mean": [], "top1": []})
                     figures["mean"].append(mean(scores))
                     figures["top1"].append(scores[0])
-            if task == "cdr3":
+            if task == "cdr3" and pll:
                 for method, sequence in [("native", entry.sequence), ("shuffled", shuffled(entry.sequence, indices, rng)),
                                          *((m, d[0]) for m, d in made.items())]:  # fmt: skip
-                    pll.setdefault(method, []).append(float(masked_log_probs(model(ANTIBERTY), sequence)[indices].mean()))
+                    log_probs.setdefault(method, []).append(float(masked_log_probs(model(ANTIBERTY), sequence)[indices].mean()))
         log(f"{count}/{len(entries)} {entry.accession} ({entry.chain_type}, {entry.species}) {time.monotonic() - started:.0f} s")
     redesign_figures = {
         task: {
@@ -110,7 +111,7 @@ def evaluate_antibodies(
         "settings": {"chain": chain, "num": num, "models": list(models), "sampler": config.sampler, "temperature": config.temperature,
                      "order_noise": config.order_noise, "max_steps": max_steps, "seed": seed},  # fmt: skip
         "redesign_recovery": redesign_figures,
-        "cdr3_antiberty_log_prob": {m: mean(v) for m, v in pll.items()} if pll else None,
+        "cdr3_antiberty_log_prob": {m: mean(v) for m, v in log_probs.items()} if log_probs else None,
         "humanization": evaluate_humanization(non_human, log) if non_human and humanization else None,
         "seconds": round(time.monotonic() - started, 1),
     }
