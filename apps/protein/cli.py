@@ -827,14 +827,15 @@ def add_antibody_design(tasks: argparse._SubParsersAction) -> None:
 
 def run_antibody_design(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from apps.protein.antibody import RedesignError, redesign
+    from apps.protein.antibody.numbering import region_chain
     from apps.protein.antibody.redesign import generator_for, redesign_indices
 
     if args.out is not None:
         check_output(args.out, "file")
     chains = _antibody_records(args.fasta)
     for spec in args.redesign:  # each region goes to the records of its chain
-        chain = _chain_of_region(spec)
-        if chain not in ("H", "L"):
+        chain = region_chain(spec)
+        if chain is None:
             raise RedesignError(f"--redesign {spec}: unknown region: expected cdrh1-3, cdrl1-3, frh1-4, frl1-4, or an "
                                 "IMGT range such as H:105-117")  # fmt: skip
         if not any(n.chain == chain for _, n in chains):
@@ -843,7 +844,7 @@ def run_antibody_design(args: argparse.Namespace, argv: Sequence[str]) -> int:
     config = replace(_antibody_config(args), num=args.num)
     requests = []
     for record, numbered in chains:
-        regions = [r for r in args.redesign if _chain_of_region(r) == numbered.chain]
+        regions = [r for r in args.redesign if region_chain(r) == numbered.chain]
         if not regions:
             continue
         try:
@@ -875,13 +876,6 @@ def run_antibody_design(args: argparse.Namespace, argv: Sequence[str]) -> int:
     elif args.out is None:
         print(format_fasta(out_records), end="")
     return 0
-
-
-def _chain_of_region(spec: str) -> str | None:
-    text = spec.strip().upper()
-    if ":" in text:
-        return text[0]
-    return text[-2] if len(text) >= 2 and text[:2] in ("CD", "FR") else None
 
 
 def _antibody_config(args: argparse.Namespace):
@@ -941,18 +935,12 @@ def run_antibody_humanize(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def run_antibody_score(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from apps.protein.antibody import NumberingError, number
     from apps.protein.antibody.scores import score_chain
 
-    records = read_fasta(args.fasta)
-    numbered = []
-    for record in records:  # every chain numbered before any is scored: a bad record fails at once
-        try:
-            numbered.append(number(record.sequence))
-        except NumberingError as error:
-            raise NumberingError(f"{args.fasta}: record {record.id}: {error}") from None
+    chains = _antibody_records(args.fasta)  # every chain numbered before any is scored: a bad record fails at once
+    records = [record for record, _ in chains]
     esm = load_scorer(args.scorer, args.device)
-    scores = [score_chain(r.sequence, n, esm) for r, n in zip(records, numbered)]
+    scores = [score_chain(r.sequence, n, esm) for r, n in chains]
     if args.json:
         print(json.dumps([{"id": r.id, "description": r.description, **s.as_dict()} for r, s in zip(records, scores)],
                          indent=2))  # fmt: skip

@@ -31,7 +31,7 @@ import torch
 from apps.protein.alphabet import STANDARD_RESIDUES, check_residues
 from apps.protein.antibody.numbering import Numbered, NumberingError, closest_human_germline, number
 from apps.protein.antibody.redesign import SAPIENS_OF_CHAIN, generator_for
-from apps.protein.antibody.scores import masked_distributions, model
+from apps.protein.antibody.scores import masked_distributions, masked_log_probs, model, observed
 from apps.protein.design import DesignConfig, DesignError, design
 
 VERNIER = {
@@ -111,14 +111,17 @@ def humanize(sequence: str, config: HumanizeConfig = HumanizeConfig(), numbered:
     free = [i for i in numbered.framework_indices() if i not in set(kept)]
     sapiens = model(SAPIENS_OF_CHAIN[numbered.chain])
     start, end = _domain(numbered)
-    current, rounds = sequence, 0
-    before = humanness(current, numbered)
+    current, rounds, scores = sequence, 0, {}  # scores: humanness of each chain the rounds read
     for _ in range(config.rounds):
         logp = masked_distributions(sapiens, current[start:end])  # (D, V) over the domain
-        proposal = (_masked_step if config.method == "masked" else _diffusion_step)(current, free, logp, start, numbered, config)
-        if proposal is None or proposal == current:
-            break
-        if config.method == "diffusion" and humanness(proposal, numbered) <= humanness(current, numbered):
+        scores[current] = float(observed(logp, sapiens, current[start:end]).exp().mean())
+        if config.method == "masked":
+            proposal = _masked_step(current, free, logp, start, numbered, config)
+        else:
+            proposal, scores[proposal] = _diffusion_step(current, free, logp, start, numbered, config)
+            if scores[proposal] <= scores[current]:
+                break
+        if proposal == current:
             break
         current, rounds = proposal, rounds + 1
     mutations = tuple(
@@ -126,7 +129,8 @@ def humanize(sequence: str, config: HumanizeConfig = HumanizeConfig(), numbered:
         for i, (a, b) in enumerate(zip(sequence, current)) if a != b
     )  # fmt: skip
     assert all(sequence[i] == current[i] for i in kept), "a kept residue changed"
-    return Humanized(sequence, current, numbered.chain, mutations, tuple(kept), rounds, before, humanness(current, numbered))
+    after = scores[current] if current in scores else humanness(current, numbered)
+    return Humanized(sequence, current, numbered.chain, mutations, tuple(kept), rounds, scores[sequence], after)
 
 
 def kept_indices(numbered: Numbered, vernier: bool = False) -> list[int]:
@@ -140,12 +144,8 @@ def kept_indices(numbered: Numbered, vernier: bool = False) -> list[int]:
 
 def humanness(sequence: str, numbered: Numbered) -> float:
     """Mean Sapiens probability of each residue of the variable domain, masked in turn (``scores``' humanness)."""
-    sapiens = model(SAPIENS_OF_CHAIN[numbered.chain])
     start, end = _domain(numbered)
-    domain = sequence[start:end]
-    logp = masked_distributions(sapiens, domain)
-    ids = torch.tensor(sapiens.tokenizer.convert_tokens_to_ids(list(domain)))
-    return float(logp.gather(1, ids[:, None]).exp().mean())
+    return float(masked_log_probs(model(SAPIENS_OF_CHAIN[numbered.chain]), sequence[start:end]).exp().mean())
 
 
 def cdr_graft(sequence: str, numbered: Numbered | None = None) -> str:
@@ -210,17 +210,17 @@ def _masked_step(current: str, free: Sequence[int], logp: torch.Tensor, start: i
     return "".join(out)
 
 
-def _diffusion_step(current: str, free: Sequence[int], logp: torch.Tensor, start: int, numbered: Numbered, config) -> str | None:
-    """The least human free positions resampled by the design pipeline with Sapiens; the most human candidate."""
-    ids = torch.tensor(model(SAPIENS_OF_CHAIN[numbered.chain]).tokenizer.convert_tokens_to_ids(list(current[start:])))
-    own = logp.gather(1, ids[: logp.shape[0], None])[:, 0]  # (D,) log-probability of each residue
+def _diffusion_step(current: str, free: Sequence[int], logp: torch.Tensor, start: int, numbered: Numbered, config) -> tuple[str, float]:
+    """The least human free positions resampled by the design pipeline with Sapiens; the most human candidate and
+    its humanness."""
+    sapiens = model(SAPIENS_OF_CHAIN[numbered.chain])
+    own = observed(logp, sapiens, current[start : start + logp.shape[0]])  # (D,) log-probability of each residue
     count = max(1, round(config.fraction * len(free)))
-    worst = sorted(free, key=lambda i: float(own[i - start]))[:count]
-    template = "".join("X" if i in set(worst) else r for i, r in enumerate(current))
+    worst = set(sorted(free, key=lambda i: float(own[i - start]))[:count])
+    template = "".join("X" if i in worst else r for i, r in enumerate(current))
     try:
         candidates = design(len(template), [f"1:{template}"], config.design, scorer=None,
                             generator=generator_for("sapiens", numbered.chain))  # fmt: skip
     except DesignError as err:
         raise HumanizeError(str(err)) from None
-    return max((c.sequence for c in candidates), key=lambda s: humanness(s, numbered))
-
+    return max(((c.sequence, humanness(c.sequence, numbered)) for c in candidates), key=lambda pair: pair[1])

@@ -102,6 +102,13 @@ def closest_human_germline(sequence: str) -> anarcism.GermlineAssignment | None:
     return human.domains[0].germline if human.domains else None
 
 
+def region_chain(spec: str) -> str | None:
+    """The chain ("H" or "L") a region spec names (``cdrh3``, ``L:27-38``); None for what is no region spec."""
+    text = spec.strip()
+    named, ranged = NAME.match(text.lower()), RANGE.match(text.upper())
+    return named.group(2).upper() if named else ranged.group(1) if ranged else None
+
+
 def region_indices(numbered: Numbered, spec: str) -> list[int]:
     """Sequence indices of a region given as ``cdrh3``/``frl2`` or ``H:105-117``; an error names what is wrong
     (an unknown name, another chain's region, a range outside the chain)."""

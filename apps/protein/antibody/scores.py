@@ -83,10 +83,15 @@ def masked_distributions(loaded: Loaded, sequence: str, batch: int = 64) -> torc
     return out
 
 
+def observed(distributions: torch.Tensor, loaded: Loaded, sequence: str) -> torch.Tensor:
+    """(L,) the log-probability each of ``masked_distributions``' rows (L, V) gives the residue of ``sequence``."""
+    ids = torch.tensor(chain_ids(loaded.tokenizer, sequence)[1:-1])  # (L,)
+    return distributions.gather(1, ids[:, None])[:, 0]
+
+
 def masked_log_probs(loaded: Loaded, sequence: str, batch: int = 64) -> torch.Tensor:
     """(L,) log-probability of each residue of ``sequence`` with that residue alone masked."""
-    ids = torch.tensor(chain_ids(loaded.tokenizer, sequence)[1:-1])  # (L,)
-    return masked_distributions(loaded, sequence, batch).gather(1, ids[:, None])[:, 0]
+    return observed(masked_distributions(loaded, sequence, batch), loaded, sequence)
 
 
 def score_chain(sequence: str, numbered: Numbered | None = None, esm: Scorer | None = None) -> ChainScore:
